@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+
+//! Driver for the AGX GPUs of Apple M1 and M2 SoCs.
+//!
+//! The GPU is run by firmware on an ASC coprocessor. The kernel never loads that firmware: the
+//! bootloader leaves it resident, describes the GPU in the device tree (upstream binding
+//! `gpu/apple,agx.yaml`) and hands over the calibration data the firmware needs. This driver
+//! checks that description, picks the firmware ABI the bootloader names, and talks to the
+//! firmware through shared memory and the ASC mailbox.
+//!
+//! # Glossary
+//!
+//! - AGX: Apple's GPU family. G13 is the M1 generation, G14 the M2 one; the letter after the
+//!   generation (G, S, C, D) is the size of the part.
+//! - ASC: the ARM coprocessor that runs the GPU firmware under the RTKit OS.
+//! - UAT: the GPU's MMU.
+
+mod driver;
+mod dt;
+mod fw_abi;
+mod hw;
+
+kernel::module_platform_driver! {
+    type: driver::AsahiPlatformDriver,
+    name: "asahi",
+    authors: ["asahi-agx developers"],
+    description: "Apple AGX GPU driver",
+    license: "Dual MIT/GPL",
+}
