@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+
+//! Command-line arguments (kept apart from `main.rs` so tools can reuse them, e.g. for a man
+//! page).
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::layout::Layout;
+use crate::mmio::Fault;
+use crate::rtkit::{EP_CRASHLOG, EP_IOREPORT, EP_SYSLOG};
+use crate::soc::Soc;
+
+/// `--fault` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FaultArg {
+    /// The firmware never runs: no HELLO, host messages never consumed.
+    NeverAnswer,
+    /// HELLO offers RTKit versions 13..=14, which Linux rejects.
+    BadRtkitVersion,
+}
+
+impl From<FaultArg> for Fault {
+    fn from(f: FaultArg) -> Self {
+        match f {
+            FaultArg::NeverAnswer => Fault::NeverAnswer,
+            FaultArg::BadRtkitVersion => Fault::BadRtkitVersion,
+        }
+    }
+}
+
+/// `--soc` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SocArg {
+    /// M1.
+    T8103,
+    /// M2.
+    T8112,
+    /// M1 Pro.
+    T6000,
+    /// M1 Max.
+    T6001,
+    /// M1 Ultra.
+    T6002,
+    /// M2 Pro.
+    T6020,
+    /// M2 Max.
+    T6021,
+    /// M2 Ultra.
+    T6022,
+}
+
+impl From<SocArg> for Soc {
+    fn from(s: SocArg) -> Self {
+        match s {
+            SocArg::T8103 => Soc::T8103,
+            SocArg::T8112 => Soc::T8112,
+            SocArg::T6000 => Soc::T6000,
+            SocArg::T6001 => Soc::T6001,
+            SocArg::T6002 => Soc::T6002,
+            SocArg::T6020 => Soc::T6020,
+            SocArg::T6021 => Soc::T6021,
+            SocArg::T6022 => Soc::T6022,
+        }
+    }
+}
+
+/// `--system-endpoints` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SystemEndpoint {
+    /// Endpoint 1 (seen on the real GPU).
+    Crashlog,
+    /// Endpoint 2.
+    Syslog,
+    /// Endpoint 4.
+    Ioreport,
+}
+
+impl SystemEndpoint {
+    /// RTKit endpoint number.
+    pub fn ep(self) -> u8 {
+        match self {
+            SystemEndpoint::Crashlog => EP_CRASHLOG,
+            SystemEndpoint::Syslog => EP_SYSLOG,
+            SystemEndpoint::Ioreport => EP_IOREPORT,
+        }
+    }
+}
+
+fn parse_versions(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not MIN:MAX"))?;
+    let min = a.parse().map_err(|e| format!("bad MIN {a:?}: {e}"))?;
+    let max = b.parse().map_err(|e| format!("bad MAX {b:?}: {e}"))?;
+    Ok((min, max))
+}
+
+/// Simulated Apple AGX GPU served to UML as a platform-mode virtio_pcidev device over
+/// vhost-user.
+#[derive(Parser, Debug, PartialEq, Eq)]
+#[command(version, about)]
+pub struct AgxArgs {
+    /// vhost-user socket to listen on (UML's `socket-path`).
+    #[arg(long, value_name = "PATH", required_unless_present = "print_layout")]
+    pub socket: Option<PathBuf>,
+
+    /// SoC whose GPU to simulate.
+    #[arg(long, value_enum, default_value = "t8103")]
+    pub soc: SocArg,
+
+    /// Abort with a report on anything the real hardware would not accept.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub strict: bool,
+
+    /// Write a line per MMIO access, mailbox message and state change to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+
+    /// Inject a failure.
+    #[arg(long, value_enum)]
+    pub fault: Option<FaultArg>,
+
+    /// Register block placement: `default` or NAME=OFFSET[:SIZE],... (window offsets).
+    #[arg(long, default_value = "default", value_parser = clap::value_parser!(Layout))]
+    pub layout: Layout,
+
+    /// RTKit versions the firmware's HELLO offers, MIN:MAX.
+    #[arg(long, value_name = "MIN:MAX", default_value = "11:12", value_parser = parse_versions)]
+    pub rtkit_version: (u16, u16),
+
+    /// System endpoints the firmware announces besides management.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "crashlog")]
+    pub system_endpoints: Vec<SystemEndpoint>,
+
+    /// Print the address layout and exit.
+    #[arg(long)]
+    pub print_layout: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let a = AgxArgs::try_parse_from(["agx-model", "--socket", "/tmp/s"]).unwrap();
+        assert_eq!(a.soc, SocArg::T8103);
+        assert!(a.strict);
+        assert_eq!(a.rtkit_version, (11, 12));
+        assert_eq!(a.system_endpoints, vec![SystemEndpoint::Crashlog]);
+        assert_eq!(a.layout, Layout::default());
+
+        let a = AgxArgs::try_parse_from([
+            "agx-model",
+            "--socket=/tmp/s",
+            "--soc=t6022",
+            "--strict=false",
+            "--fault=bad-rtkit-version",
+            "--system-endpoints=crashlog,syslog,ioreport",
+            "--rtkit-version=9:10",
+            "--layout=asc=0x800000,mbox=0x808000",
+        ])
+        .unwrap();
+        assert_eq!(a.soc, SocArg::T6022);
+        assert!(!a.strict);
+        assert_eq!(a.fault, Some(FaultArg::BadRtkitVersion));
+        assert_eq!(a.system_endpoints.len(), 3);
+        assert_eq!(a.rtkit_version, (9, 10));
+        assert_eq!(a.layout.mbox.offset, 0x80_8000);
+    }
+
+    #[test]
+    fn socket_is_required_unless_printing_the_layout() {
+        assert!(AgxArgs::try_parse_from(["agx-model"]).is_err());
+        assert!(AgxArgs::try_parse_from(["agx-model", "--print-layout"]).is_ok());
+        assert!(AgxArgs::try_parse_from(["agx-model", "--socket=x", "--fault=crash"]).is_err());
+    }
+}

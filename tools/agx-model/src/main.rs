@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+
+//! The `agx-model` binary: parse arguments, serve until UML disconnects or a signal arrives.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use log::{error, info};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use agx_model::args::AgxArgs;
+use agx_model::{start_backend, Config};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = AgxArgs::parse();
+    if args.print_layout {
+        print!("{}", args.layout.describe());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::try_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // SIGTERM/SIGINT end the process at once: the trace is written line by line, so nothing is
+    // lost, and the socket file is removed so a stale one does not confuse the next run.
+    let socket = config.socket.clone();
+    match Signals::new([SIGINT, SIGTERM]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    info!("signal {sig}, exiting");
+                    let _ = std::fs::remove_file(&socket);
+                    std::process::exit(0);
+                }
+            });
+        }
+        Err(e) => {
+            error!("cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+
+    match start_backend(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+
+//! The simulated device as the host sees it: MMIO routed per register block, the firmware
+//! reacting to what the host did, and interrupt edges to deliver.
+//!
+//! Everything here runs synchronously inside one MMIO access: a host write to `A2I_SEND1`
+//! commits a message, the firmware (RTKit) consumes it at once and queues its answers in the
+//! I2A FIFO, and the interrupt levels are compared before and after. This keeps the model
+//! deterministic; nothing the host can observe depends on host thread timing.
+//!
+//! # Interrupts
+//!
+//! The four mailbox lines are levels ([`crate::mailbox::IrqLine`]). The transport can only
+//! carry messages, so the model sends one `VIRTIO_PCIDEV_OP_MSI` message with data = hwirq
+//! (0..=3, device-tree order) on every rising edge of a line ([`Device::take_irqs`]). Because
+//! the mailbox driver masks lines at the interrupt controller and relies on them staying high
+//! (recv-not-empty before `apple_mbox_start`, send-empty when re-enabled after FULL), the
+//! model also offers the model-only `irqctl` block so the kernel-side glue can resample:
+//!
+//! | offset | access | meaning |
+//! |---|---|---|
+//! | 0x0 `LEVELS` | r32 | bit n = current level of hwirq n |
+//! | 0x4 `RESAMPLE` | w32 | for each bit n set whose line is high now, send hwirq n again |
+//!
+//! The glue should write `RESAMPLE` when it unmasks a line (or read `LEVELS` and inject
+//! itself).
+
+use std::collections::VecDeque;
+
+use crate::asc::{Asc, AscEvent};
+use crate::layout::{Layout, Region};
+use crate::mailbox::{IrqLine, Mailbox, Message};
+use crate::rtkit::{Rtkit, RtkitConfig};
+use crate::soc::Soc;
+use crate::strict::{Checked, Violation};
+use crate::trace::Trace;
+
+/// `irqctl` LEVELS register.
+pub const IRQCTL_LEVELS: u64 = 0x0;
+/// `irqctl` RESAMPLE register.
+pub const IRQCTL_RESAMPLE: u64 = 0x4;
+
+/// Failure modes injected on request, so the kernel's error paths can be tested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The firmware never runs: no HELLO, host messages are never consumed.
+    NeverAnswer,
+    /// HELLO offers RTKit versions 13..=14, which Linux (11..=12) rejects as too new.
+    BadRtkitVersion,
+}
+
+impl Fault {
+    /// Command-line spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::NeverAnswer => "never-answer",
+            Fault::BadRtkitVersion => "bad-rtkit-version",
+        }
+    }
+}
+
+/// Everything that shapes the device.
+#[derive(Clone, Debug)]
+pub struct DeviceConfig {
+    /// Which SoC's GPU to report.
+    pub soc: Soc,
+    /// Address plan.
+    pub layout: Layout,
+    /// Refuse (true) or only log (false) violations.
+    pub strict: bool,
+    /// Injected failure.
+    pub fault: Option<Fault>,
+    /// RTKit firmware behaviour.
+    pub rtkit: RtkitConfig,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        DeviceConfig {
+            soc: Soc::default(),
+            layout: Layout::default(),
+            strict: true,
+            fault: None,
+            rtkit: RtkitConfig::default(),
+        }
+    }
+}
+
+/// The whole simulated device.
+#[derive(Debug)]
+pub struct Device {
+    cfg: DeviceConfig,
+    asc: Asc,
+    mbox: Mailbox,
+    rtkit: Rtkit,
+    /// Firmware messages waiting for room in the I2A FIFO (the firmware blocks on a full FIFO).
+    outbox: VecDeque<Message>,
+    trace: Trace,
+    /// Line levels as last evaluated.
+    levels: u32,
+    /// hwirqs to deliver, oldest first.
+    irqs: VecDeque<u32>,
+    /// Violations seen in non-strict mode.
+    violations: Vec<Violation>,
+}
+
+impl Device {
+    /// A device in its reset state.
+    pub fn new(cfg: DeviceConfig, trace: Trace) -> Self {
+        let mut rtkit_cfg = cfg.rtkit.clone();
+        if cfg.fault == Some(Fault::BadRtkitVersion) {
+            rtkit_cfg.min_ver = 13;
+            rtkit_cfg.max_ver = 14;
+        }
+        let mut dev = Device {
+            rtkit: Rtkit::new(rtkit_cfg),
+            cfg,
+            asc: Asc::new(),
+            mbox: Mailbox::new(),
+            outbox: VecDeque::new(),
+            trace,
+            levels: 0,
+            irqs: VecDeque::new(),
+            violations: Vec::new(),
+        };
+        dev.update_irqs();
+        dev
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DeviceConfig {
+        &self.cfg
+    }
+
+    /// The RTKit firmware state, for tests and reports.
+    pub fn rtkit(&self) -> &Rtkit {
+        &self.rtkit
+    }
+
+    /// The mailbox, for tests and reports.
+    pub fn mailbox(&self) -> &Mailbox {
+        &self.mbox
+    }
+
+    /// Violations recorded while not strict.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// The trace, for the strict-mode report.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Records a free-form trace line.
+    pub fn note(&mut self, line: String) {
+        self.trace.line(line);
+    }
+
+    /// Applies the strict policy: in strict mode the violation is returned, otherwise it is
+    /// traced, kept, and `fallback` is used.
+    fn police<T>(&mut self, r: Checked<T>, fallback: T) -> Checked<T> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(v) => {
+                self.trace.line(format!("violation {v}"));
+                if self.cfg.strict {
+                    Err(v)
+                } else {
+                    log::warn!("ignored (not strict): {v}");
+                    self.violations.push(v);
+                    Ok(fallback)
+                }
+            }
+        }
+    }
+
+    /// Host MMIO read of `size` bytes at window offset `offset`.
+    pub fn read(&mut self, offset: u64, size: u32) -> Checked<u64> {
+        let Some((region, off)) = self.cfg.layout.decode(offset) else {
+            self.trace.mmio_unmapped(false, offset, size, 0);
+            let v = Violation::Transport(format!("read at window+0x{offset:x} hits no block"));
+            return self.police(Err(v), 0);
+        };
+        let r = match region {
+            Region::Sgx => self.read_sgx(off, size),
+            Region::Asc => self.asc.read(off, size),
+            Region::Mbox => self.mbox.read(off, size),
+            Region::IrqCtl => self.read_irqctl(off, size),
+        };
+        let value = self.police(r, 0);
+        if let Ok(v) = value {
+            self.trace.mmio_read(region, off, size, v);
+        }
+        if region == Region::Mbox {
+            // A receive may have made room for firmware messages waiting to be sent.
+            self.flush_outbox();
+            self.update_irqs();
+        }
+        value
+    }
+
+    /// Host MMIO write of `size` bytes at window offset `offset`.
+    pub fn write(&mut self, offset: u64, size: u32, value: u64) -> Checked<()> {
+        let Some((region, off)) = self.cfg.layout.decode(offset) else {
+            self.trace.mmio_unmapped(true, offset, size, value);
+            let v = Violation::Transport(format!("write at window+0x{offset:x} hits no block"));
+            return self.police(Err(v), ());
+        };
+        self.trace.mmio_write(region, off, size, value);
+        match region {
+            Region::Sgx => {
+                let v = Violation::Unknown {
+                    region,
+                    offset: off,
+                    write: true,
+                };
+                self.police(Err(v), ())?;
+            }
+            Region::Asc => {
+                let r = self.asc.write(off, size, value);
+                if self.police(r, AscEvent::None)? == AscEvent::CpuStarted {
+                    self.cpu_started();
+                }
+            }
+            Region::Mbox => {
+                let r = self.mbox.write(off, size, value);
+                if let Some(m) = self.police(r, None)? {
+                    self.trace.mbox(false, &m);
+                    self.run_firmware()?;
+                }
+            }
+            Region::IrqCtl => self.write_irqctl(off, size, value)?,
+        }
+        self.update_irqs();
+        Ok(())
+    }
+
+    fn read_sgx(&self, off: u64, size: u32) -> Checked<u64> {
+        if size != 4 {
+            return Err(Violation::Width {
+                region: Region::Sgx,
+                offset: off,
+                size,
+                write: false,
+                expected: 4,
+            });
+        }
+        self.cfg
+            .soc
+            .sgx_register(off)
+            .map(u64::from)
+            .ok_or(Violation::Unknown {
+                region: Region::Sgx,
+                offset: off,
+                write: false,
+            })
+    }
+
+    fn read_irqctl(&self, off: u64, size: u32) -> Checked<u64> {
+        match (off, size) {
+            (IRQCTL_LEVELS, 4) => Ok(self.mbox.irq_levels().into()),
+            _ => Err(Violation::Unknown {
+                region: Region::IrqCtl,
+                offset: off,
+                write: false,
+            }),
+        }
+    }
+
+    fn write_irqctl(&mut self, off: u64, size: u32, value: u64) -> Checked<()> {
+        match (off, size) {
+            (IRQCTL_RESAMPLE, 4) => {
+                let high = self.mbox.irq_levels() & value as u32;
+                for line in IrqLine::ALL {
+                    if high & (1 << line as u32) != 0 {
+                        self.raise(line, "resample");
+                    }
+                }
+                Ok(())
+            }
+            _ => {
+                let v = Violation::Unknown {
+                    region: Region::IrqCtl,
+                    offset: off,
+                    write: true,
+                };
+                self.police(Err(v), ())
+            }
+        }
+    }
+
+    fn cpu_started(&mut self) {
+        if let Some(f) = self.cfg.fault {
+            self.trace
+                .line(format!("fault {}: injected for this run", f.name()));
+        }
+        if self.cfg.fault == Some(Fault::NeverAnswer) {
+            self.trace
+                .line("fault never-answer: CPU started, firmware stays silent".into());
+            return;
+        }
+        let msgs = self.rtkit.boot();
+        self.drain_notes();
+        self.send_all(msgs);
+    }
+
+    /// The firmware consumes every host message waiting in A2I.
+    fn run_firmware(&mut self) -> Checked<()> {
+        if self.cfg.fault == Some(Fault::NeverAnswer) || !self.asc.running() {
+            // A stopped or dead coprocessor leaves the FIFO as it is.
+            return Ok(());
+        }
+        while let Some(m) = self.mbox.iop_recv() {
+            let r = self.rtkit.handle(m);
+            self.drain_notes();
+            let answers = self.police(r, Vec::new())?;
+            self.send_all(answers);
+        }
+        Ok(())
+    }
+
+    fn drain_notes(&mut self) {
+        for n in self.rtkit.take_notes() {
+            self.trace.line(n);
+        }
+    }
+
+    fn send_all(&mut self, msgs: Vec<Message>) {
+        self.outbox.extend(msgs);
+        self.flush_outbox();
+    }
+
+    fn flush_outbox(&mut self) {
+        while let Some(m) = self.outbox.front().copied() {
+            if !self.mbox.iop_send(m) {
+                break;
+            }
+            self.outbox.pop_front();
+            self.trace.mbox(true, &m);
+        }
+    }
+
+    fn raise(&mut self, line: IrqLine, why: &str) {
+        self.trace.line(format!(
+            "irq raise hwirq={} {}{why}",
+            line as u32,
+            line.name()
+        ));
+        self.irqs.push_back(line as u32);
+    }
+
+    fn update_irqs(&mut self) {
+        let now = self.mbox.irq_levels();
+        for line in IrqLine::ALL {
+            let bit = 1 << line as u32;
+            if now & bit != 0 && self.levels & bit == 0 {
+                self.raise(line, "");
+            } else if now & bit == 0 && self.levels & bit != 0 {
+                self.trace
+                    .line(format!("irq lower hwirq={} {}", line as u32, line.name()));
+            }
+        }
+        self.levels = now;
+    }
+
+    /// Takes the interrupts to deliver (hwirq numbers, oldest first).
+    pub fn take_irqs(&mut self) -> Vec<u32> {
+        self.irqs.drain(..).collect()
+    }
+
+    /// A report of the state for a strict-mode abort.
+    pub fn report(&self, v: &Violation) -> String {
+        let mut s = format!(
+            "agx-model: strict mode: the real hardware would not accept this:\n  {v}\n\
+             state: soc={} cpu={} rtkit={} version={:?} iop-power=0x{:x} ap-power=0x{:x} \
+             a2i={} i2a={} irq-levels=0b{:04b}\nlast trace lines:\n",
+            self.cfg.soc,
+            if self.asc.running() {
+                "running"
+            } else {
+                "stopped"
+            },
+            self.rtkit.state(),
+            self.rtkit.version(),
+            self.rtkit.iop_power(),
+            self.rtkit.ap_power(),
+            self.mbox.a2i_len(),
+            self.mbox.i2a_len(),
+            self.mbox.irq_levels(),
+        );
+        for l in self.trace.recent() {
+            s.push_str("  ");
+            s.push_str(l);
+            s.push('\n');
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asc::{CPU_CONTROL, CPU_CONTROL_RUN};
+    use crate::mailbox::{
+        A2I_CONTROL, A2I_SEND0, A2I_SEND1, CONTROL_EMPTY, I2A_CONTROL, I2A_RECV0, I2A_RECV1,
+    };
+    use crate::rtkit::{self, State};
+    use crate::soc;
+
+    const ASC: u64 = 0x40_0000;
+    const MBOX: u64 = 0x40_8000;
+    const IRQCTL: u64 = 0xff_f000;
+
+    fn dev(cfg: DeviceConfig) -> Device {
+        Device::new(cfg, Trace::new(None))
+    }
+
+    fn start(d: &mut Device) {
+        let v = d.read(ASC + CPU_CONTROL, 4).unwrap();
+        d.write(ASC + CPU_CONTROL, 4, v | u64::from(CPU_CONTROL_RUN))
+            .unwrap();
+    }
+
+    fn recv_all(d: &mut Device) -> Vec<Message> {
+        let mut out = Vec::new();
+        while d.read(MBOX + I2A_CONTROL, 4).unwrap() as u32 & CONTROL_EMPTY == 0 {
+            let msg0 = d.read(MBOX + I2A_RECV0, 8).unwrap();
+            let msg1 = d.read(MBOX + I2A_RECV1, 8).unwrap() as u32;
+            out.push(Message { msg0, msg1 });
+        }
+        out
+    }
+
+    fn send(d: &mut Device, ep: u8, msg0: u64) {
+        d.write(MBOX + A2I_SEND0, 8, msg0).unwrap();
+        d.write(MBOX + A2I_SEND1, 8, u64::from(ep)).unwrap();
+    }
+
+    #[test]
+    fn reset_raises_the_empty_lines_once() {
+        let mut d = dev(DeviceConfig::default());
+        assert_eq!(d.take_irqs(), vec![0, 2]);
+        assert!(d.take_irqs().is_empty());
+    }
+
+    #[test]
+    fn cpu_start_queues_hello_and_raises_recv_not_empty() {
+        let mut d = dev(DeviceConfig::default());
+        d.take_irqs();
+        start(&mut d);
+        assert_eq!(d.take_irqs(), vec![3]);
+        let m = recv_all(&mut d);
+        assert_eq!(m.len(), 1);
+        assert_eq!(rtkit::mgmt_type(m[0].msg0), rtkit::MGMT_HELLO);
+        // Draining raised recv-empty again; recv-not-empty is low.
+        assert_eq!(d.take_irqs(), vec![2]);
+        assert_eq!(
+            d.read(IRQCTL + IRQCTL_LEVELS, 4).unwrap(),
+            0b0101,
+            "send-empty and recv-empty"
+        );
+    }
+
+    #[test]
+    fn resample_resends_only_high_lines() {
+        let mut d = dev(DeviceConfig::default());
+        d.take_irqs();
+        start(&mut d);
+        d.take_irqs();
+        d.write(IRQCTL + IRQCTL_RESAMPLE, 4, 0b1010).unwrap();
+        assert_eq!(d.take_irqs(), vec![3]);
+    }
+
+    #[test]
+    fn full_linux_like_boot_reaches_running() {
+        let mut d = dev(DeviceConfig::default());
+        start(&mut d);
+        let hello = recv_all(&mut d)[0];
+        assert_eq!((hello.msg0 >> 16) & 0xffff, 12);
+        send(&mut d, 0, (2 << 52) | 12 | (12 << 16));
+        let m = recv_all(&mut d);
+        assert_eq!(m[0].msg0 & 0xffff_ffff, 0b11);
+        send(&mut d, 0, (8 << 52) | rtkit::EPMAP_REPLY_MORE);
+        let m = recv_all(&mut d);
+        assert_ne!(m[0].msg0 & rtkit::EPMAP_LAST, 0);
+        send(&mut d, 0, (8 << 52) | (1 << 32) | rtkit::EPMAP_LAST);
+        send(&mut d, 0, (5 << 52) | (1 << 32) | rtkit::STARTEP_FLAG);
+        let m = recv_all(&mut d);
+        assert_eq!(
+            m,
+            vec![
+                Message::new(0, (7 << 52) | 0x20),
+                Message::new(1, 0x0012_0000_0000_0000)
+            ]
+        );
+        send(&mut d, 1, (1 << 52) | (0x20 << 44) | 0xfa0_0c38_8000);
+        send(&mut d, 0, (0xb << 52) | 0x20);
+        assert_eq!(recv_all(&mut d), vec![Message::new(0, (0xb << 52) | 0x20)]);
+        assert_eq!(d.rtkit().state(), State::Running);
+        assert!(d.rtkit().gpu_endpoints_startable());
+        send(&mut d, 0, (5 << 52) | (0x20 << 32) | rtkit::STARTEP_FLAG);
+        assert!(d.rtkit().started(0x20));
+    }
+
+    #[test]
+    fn never_answer_keeps_silent_and_fills_a2i() {
+        let cfg = DeviceConfig {
+            fault: Some(Fault::NeverAnswer),
+            ..DeviceConfig::default()
+        };
+        let mut d = dev(cfg);
+        start(&mut d);
+        assert!(recv_all(&mut d).is_empty());
+        for _ in 0..crate::mailbox::FIFO_DEPTH {
+            send(&mut d, 0, 3 << 52);
+        }
+        let c = d.read(MBOX + A2I_CONTROL, 4).unwrap() as u32;
+        assert_ne!(c & crate::mailbox::CONTROL_FULL, 0);
+        assert!(!d.mailbox().irq_level(IrqLine::SendEmpty));
+    }
+
+    #[test]
+    fn bad_rtkit_version_offers_13_to_14() {
+        let cfg = DeviceConfig {
+            fault: Some(Fault::BadRtkitVersion),
+            ..DeviceConfig::default()
+        };
+        let mut d = dev(cfg);
+        start(&mut d);
+        let hello = recv_all(&mut d)[0];
+        assert_eq!(hello.msg0 & 0xffff, 13);
+        assert_eq!((hello.msg0 >> 16) & 0xffff, 14);
+    }
+
+    #[test]
+    fn sgx_reports_the_soc() {
+        let cfg = DeviceConfig {
+            soc: Soc::T8112,
+            ..DeviceConfig::default()
+        };
+        let mut d = dev(cfg);
+        assert_eq!(d.read(soc::ID_VERSION, 4).unwrap() >> 24, 5);
+        assert!(d.read(0x1234, 4).is_err());
+        assert!(d.write(soc::ID_VERSION, 4, 0).is_err());
+    }
+
+    #[test]
+    fn strict_and_lenient_policies() {
+        let mut d = dev(DeviceConfig::default());
+        let e = d.read(MBOX + I2A_RECV0, 8).unwrap_err();
+        assert!(matches!(e, Violation::Mailbox(_)));
+        assert!(d.report(&e).contains("I2A_RECV0"));
+        // Before CPU start, RTKit refuses messages.
+        d.write(MBOX + A2I_SEND0, 8, 0).unwrap();
+        d.write(MBOX + A2I_SEND1, 8, 0).unwrap();
+        // (The firmware does not run yet, so the message only waits.)
+        assert_eq!(d.mailbox().a2i_len(), 1);
+
+        let cfg = DeviceConfig {
+            strict: false,
+            ..DeviceConfig::default()
+        };
+        let mut d = dev(cfg);
+        assert_eq!(d.read(MBOX + I2A_RECV0, 8).unwrap(), 0);
+        start(&mut d);
+        recv_all(&mut d);
+        send(&mut d, 0, (2 << 52) | 99 | (99 << 16));
+        assert_eq!(d.violations().len(), 2);
+        assert_eq!(d.rtkit().state(), State::HelloSent);
+    }
+
+    #[test]
+    fn firmware_waits_for_room_in_i2a() {
+        let mut d = dev(DeviceConfig::default());
+        start(&mut d);
+        recv_all(&mut d);
+        send(&mut d, 0, (2 << 52) | 12 | (12 << 16));
+        recv_all(&mut d);
+        send(&mut d, 0, (8 << 52) | rtkit::EPMAP_REPLY_MORE);
+        recv_all(&mut d);
+        send(&mut d, 0, (8 << 52) | (1 << 32) | rtkit::EPMAP_LAST);
+        // 20 pings without receiving: 1 ack + 14 pongs fit, the rest wait in the outbox.
+        for _ in 0..20 {
+            send(&mut d, 0, 3 << 52);
+        }
+        assert_eq!(d.mailbox().i2a_len(), crate::mailbox::FIFO_DEPTH);
+        let all = recv_all(&mut d);
+        assert_eq!(all.len(), 21);
+        assert!(all[1..]
+            .iter()
+            .all(|m| rtkit::mgmt_type(m.msg0) == rtkit::MGMT_PONG));
+    }
+}
