@@ -1,0 +1,77 @@
+//! Compiles the kernel flavour of the generated bindings for every variant on
+//! the host, against a stand-in for the kernel's `transmute` traits, and
+//! separately as a `#![no_std]` crate with `rustc -D warnings`.
+
+#![deny(warnings)]
+
+/// Stand-in for the kernel crate's byte-conversion traits.
+mod kernel {
+    /// Same shape as `kernel::transmute`.
+    pub mod transmute {
+        /// Every bit pattern is a valid value.
+        ///
+        /// # Safety
+        ///
+        /// Implementors must uphold the above.
+        pub unsafe trait FromBytes {}
+        /// No uninitialised bytes.
+        ///
+        /// # Safety
+        ///
+        /// Implementors must uphold the above.
+        pub unsafe trait AsBytes {}
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/kernel_generated.rs"));
+
+fn assert_bytes<T: kernel::transmute::FromBytes + kernel::transmute::AsBytes>() {}
+
+fn generic<A: abi::FwAbi>() -> usize {
+    assert_bytes::<A::InitData>();
+    core::mem::size_of::<A::RuntimePointers>()
+}
+
+#[test]
+fn trait_is_usable_generically() {
+    assert_eq!(generic::<abi::G13V12_3>(), 0x6bc0);
+    assert_eq!(generic::<abi::G14XV13_5>(), 0xb3b0);
+    assert_eq!(<abi::G14V12_4 as abi::FwAbi>::FIRMWARE, [12, 4, 0]);
+}
+
+#[test]
+fn builds_as_no_std_without_warnings() {
+    let out = std::path::PathBuf::from(env!("OUT_DIR"));
+    let tmp = std::env::temp_dir().join(format!("fwgen-nostd-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let wrapper = tmp.join("lib.rs");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#![no_std]\n#![deny(warnings, unsafe_op_in_unsafe_fn, rust_2018_idioms)]\n\
+             //! no_std build check.\n\
+             mod kernel {{ pub mod transmute {{ pub unsafe trait FromBytes {{}} pub unsafe trait AsBytes {{}} }} }}\n\
+             include!({:?});\n",
+            out.join("kernel_generated.rs")
+        ),
+    )
+    .unwrap();
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let status = std::process::Command::new(rustc)
+        .args([
+            "--edition=2021",
+            "--crate-type=lib",
+            "--crate-name=fwgen_nostd",
+            "--emit=metadata",
+            "-o",
+        ])
+        .arg(tmp.join("out.rmeta"))
+        .arg(&wrapper)
+        .status()
+        .expect("run rustc");
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(
+        status.success(),
+        "generated kernel code failed to build as no_std"
+    );
+}
