@@ -11,8 +11,9 @@
 //! # Interrupts
 //!
 //! The four mailbox lines are levels ([`crate::mailbox::IrqLine`]). The transport can only
-//! carry messages, so the model sends one `VIRTIO_PCIDEV_OP_MSI` message with data = hwirq
-//! (0..=3, device-tree order) on every rising edge of a line ([`Device::take_irqs`]). Because
+//! carry messages, so the model sends one `VIRTIO_PCIDEV_OP_MSI` message (size 4, data =
+//! hwirq 0..=3 as a little-endian u32, device-tree order) on every rising edge of a line after
+//! reset ([`Device::take_irqs`]); the lines high at reset are not announced. Because
 //! the mailbox driver masks lines at the interrupt controller and relies on them staying high
 //! (recv-not-empty before `apple_mbox_start`, send-empty when re-enabled after FULL), the
 //! model also offers the model-only `irqctl` block so the kernel-side glue can resample:
@@ -123,7 +124,9 @@ impl Device {
             irqs: VecDeque::new(),
             violations: Vec::new(),
         };
-        dev.update_irqs();
+        // Lines high at reset (the two "empty" ones) are not announced: nothing can have
+        // requested them yet, and an edge is only sent when a line rises after reset.
+        dev.levels = dev.mbox.irq_levels();
         dev
     }
 
@@ -438,10 +441,12 @@ mod tests {
     }
 
     #[test]
-    fn reset_raises_the_empty_lines_once() {
+    fn reset_sends_no_interrupt_but_reports_levels() {
         let mut d = dev(DeviceConfig::default());
-        assert_eq!(d.take_irqs(), vec![0, 2]);
         assert!(d.take_irqs().is_empty());
+        assert_eq!(d.read(IRQCTL + IRQCTL_LEVELS, 4).unwrap(), 0b0101);
+        d.write(IRQCTL + IRQCTL_RESAMPLE, 4, 0b1111).unwrap();
+        assert_eq!(d.take_irqs(), vec![0, 2]);
     }
 
     #[test]
