@@ -28,7 +28,11 @@
 
 use std::collections::VecDeque;
 
+use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
+
 use crate::asc::{Asc, AscEvent};
+use crate::dma::Dma;
+use crate::handoff;
 use crate::layout::{Layout, Region};
 use crate::mailbox::{IrqLine, Mailbox, Message};
 use crate::rtkit::{Rtkit, RtkitConfig};
@@ -73,6 +77,9 @@ pub struct DeviceConfig {
     pub fault: Option<Fault>,
     /// RTKit firmware behaviour.
     pub rtkit: RtkitConfig,
+    /// Physical address of the `handoff` reserved region, if the firmware should announce
+    /// itself there at CPU start.
+    pub handoff: Option<u64>,
 }
 
 impl Default for DeviceConfig {
@@ -83,6 +90,7 @@ impl Default for DeviceConfig {
             strict: true,
             fault: None,
             rtkit: RtkitConfig::default(),
+            handoff: None,
         }
     }
 }
@@ -94,6 +102,7 @@ pub struct Device {
     asc: Asc,
     mbox: Mailbox,
     rtkit: Rtkit,
+    dma: Dma,
     /// Firmware messages waiting for room in the I2A FIFO (the firmware blocks on a full FIFO).
     outbox: VecDeque<Message>,
     trace: Trace,
@@ -118,6 +127,7 @@ impl Device {
             cfg,
             asc: Asc::new(),
             mbox: Mailbox::new(),
+            dma: Dma::default(),
             outbox: VecDeque::new(),
             trace,
             levels: 0,
@@ -128,6 +138,16 @@ impl Device {
         // requested them yet, and an edge is only sent when a line rises after reset.
         dev.levels = dev.mbox.irq_levels();
         dev
+    }
+
+    /// Gives the firmware access to the frontend's memory.
+    pub fn set_memory(&mut self, mem: GuestMemoryAtomic<GuestMemoryMmap>) {
+        self.dma.set_memory(mem);
+    }
+
+    /// The firmware's memory access, for tests and later firmware stages.
+    pub fn dma(&self) -> &Dma {
+        &self.dma
     }
 
     /// The configuration.
@@ -223,7 +243,7 @@ impl Device {
             Region::Asc => {
                 let r = self.asc.write(off, size, value);
                 if self.police(r, AscEvent::None)? == AscEvent::CpuStarted {
-                    self.cpu_started();
+                    self.cpu_started()?;
                 }
             }
             Region::Mbox => {
@@ -293,7 +313,7 @@ impl Device {
         }
     }
 
-    fn cpu_started(&mut self) {
+    fn cpu_started(&mut self) -> Checked<()> {
         if let Some(f) = self.cfg.fault {
             self.trace
                 .line(format!("fault {}: injected for this run", f.name()));
@@ -301,11 +321,22 @@ impl Device {
         if self.cfg.fault == Some(Fault::NeverAnswer) {
             self.trace
                 .line("fault never-answer: CPU started, firmware stays silent".into());
-            return;
+            return Ok(());
+        }
+        if let Some(base) = self.cfg.handoff {
+            let addr = base + handoff::MAGIC_FW;
+            let r = self.dma.write_u64(addr, handoff::MAGIC);
+            if self.police(r.map(|()| true), false)? {
+                self.trace.line(format!(
+                    "dma w64 0x{addr:x} = 0x{:x} handoff.magic_fw",
+                    handoff::MAGIC
+                ));
+            }
         }
         let msgs = self.rtkit.boot();
         self.drain_notes();
         self.send_all(msgs);
+        Ok(())
     }
 
     /// The firmware consumes every host message waiting in A2I.
@@ -536,6 +567,34 @@ mod tests {
         let hello = recv_all(&mut d)[0];
         assert_eq!(hello.msg0 & 0xffff, 13);
         assert_eq!((hello.msg0 >> 16) & 0xffff, 14);
+    }
+
+    #[test]
+    fn cpu_start_writes_the_handoff_magic_before_hello() {
+        use vm_memory::{GuestAddress, GuestMemoryAtomic, GuestMemoryMmap};
+        let cfg = DeviceConfig {
+            handoff: Some(0x2000),
+            ..DeviceConfig::default()
+        };
+        let mut d = dev(cfg.clone());
+        let gm = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x4000)]).unwrap();
+        d.set_memory(GuestMemoryAtomic::new(gm));
+        start(&mut d);
+        assert_eq!(d.dma().read_u64(0x2008).unwrap(), handoff::MAGIC);
+        assert_eq!(
+            d.dma().read_u64(0x2000).unwrap(),
+            0,
+            "magic_ap is the host's"
+        );
+        assert_eq!(recv_all(&mut d).len(), 1);
+
+        // Without shared memory the write is refused (strict).
+        let mut d = dev(cfg);
+        let v = d.read(ASC + CPU_CONTROL, 4).unwrap();
+        assert!(matches!(
+            d.write(ASC + CPU_CONTROL, 4, v | u64::from(CPU_CONTROL_RUN)),
+            Err(Violation::Dma(_))
+        ));
     }
 
     #[test]

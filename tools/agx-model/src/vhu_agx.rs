@@ -259,6 +259,7 @@ impl VhostUserBackendMut for VhostUserAgxBackend {
     }
 
     fn update_memory(&mut self, mem: GuestMemoryAtomic<GuestMemoryMmap>) -> io::Result<()> {
+        self.lock_device().set_memory(mem.clone());
         self.mem = Some(mem);
         Ok(())
     }

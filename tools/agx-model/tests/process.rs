@@ -68,7 +68,10 @@ fn exits_cleanly_when_the_frontend_disconnects() {
     let st = wait(&mut child);
     assert!(st.success(), "{st:?}");
     let trace = std::fs::read_to_string(dir.join("trace")).unwrap();
-    assert!(trace.starts_with("model soc=t8103 strict=true fault=none"), "{trace}");
+    assert!(
+        trace.starts_with("model soc=t8103 strict=true fault=none"),
+        "{trace}"
+    );
     assert!(!dir.join("agx.sock").exists());
 }
 
@@ -95,5 +98,8 @@ fn prints_the_layout() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("mbox   phys=0x10408000 size=0x4000"), "{text}");
+    assert!(
+        text.contains("mbox   phys=0x10408000 size=0x4000"),
+        "{text}"
+    );
 }

@@ -258,6 +258,20 @@ fn mmio_reads_and_writes_through_descriptor_chains() {
 }
 
 #[test]
+fn firmware_announces_itself_in_the_handoff_region() {
+    let cfg = DeviceConfig {
+        handoff: Some(0x30_0000),
+        ..DeviceConfig::default()
+    };
+    let mut g = Guest::new(cfg);
+    g.gm.write_obj(0x4b1d_0000_0000_0002u64, GuestAddress(0x30_0000))
+        .unwrap();
+    g.write(ASC + 0x44, 4, 0x10);
+    let magic_fw: u64 = g.gm.read_obj(GuestAddress(0x30_0008)).unwrap();
+    assert_eq!(magic_fw, 0x4b1d_0000_0000_0002);
+}
+
+#[test]
 fn interrupts_wait_for_buffers_and_arrive_as_msi() {
     let mut g = Guest::new(DeviceConfig::default());
     // CPU start queues HELLO: recv-not-empty rises while UML has not posted irq buffers yet.
