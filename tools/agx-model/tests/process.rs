@@ -11,6 +11,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Guest, Transport, ASC};
@@ -27,8 +28,14 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A running model and the stderr it printed after the "listening" line.
+struct Model {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
 /// Starts the model and waits for its "listening" line.
-fn spawn(dir: &std::path::Path, extra: &[&str]) -> Child {
+fn spawn(dir: &std::path::Path, extra: &[&str]) -> Model {
     let socket = dir.join("agx.sock");
     let mut child = Command::new(env!("CARGO_BIN_EXE_agx-model"))
         .arg("--socket")
@@ -52,8 +59,16 @@ fn spawn(dir: &std::path::Path, extra: &[&str]) -> Child {
         }
     }
     // Keep draining stderr so the model never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    child
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    Model { child, stderr }
 }
 
 fn wait(child: &mut Child) -> ExitStatus {
@@ -73,7 +88,7 @@ fn wait(child: &mut Child) -> ExitStatus {
 #[test]
 fn exits_cleanly_when_the_frontend_disconnects() {
     let dir = scratch("disconnect");
-    let mut child = spawn(&dir, &[]);
+    let Model { mut child, .. } = spawn(&dir, &[]);
     let conn = UnixStream::connect(dir.join("agx.sock")).unwrap();
     drop(conn);
     let st = wait(&mut child);
@@ -89,7 +104,7 @@ fn exits_cleanly_when_the_frontend_disconnects() {
 #[test]
 fn exits_cleanly_on_sigterm() {
     let dir = scratch("sigterm");
-    let mut child = spawn(&dir, &["--soc", "t6022", "--fault", "never-answer"]);
+    let Model { mut child, .. } = spawn(&dir, &["--soc", "t6022", "--fault", "never-answer"]);
     let st = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -143,10 +158,8 @@ impl Transport for Socket {
     }
 }
 
-#[test]
-fn serves_a_vhost_user_frontend_like_uml() {
-    let dir = scratch("frontend");
-    let mut child = spawn(&dir, &["--handoff", "0x30000"]);
+/// Connects to the model as UML's virtio_uml does and sets up both queues.
+fn connect(dir: &std::path::Path) -> Guest<Socket> {
     let mut fe = Frontend::connect(dir.join("agx.sock"), 2).unwrap();
     fe.set_owner().unwrap();
     let features = fe.get_features().unwrap();
@@ -214,7 +227,7 @@ fn serves_a_vhost_user_frontend_like_uml() {
         calls.push(call);
         kicks.push(kick);
     }
-    let mut g = Guest::new(
+    Guest::new(
         gm,
         Socket {
             _frontend: fe,
@@ -222,8 +235,14 @@ fn serves_a_vhost_user_frontend_like_uml() {
             _calls: calls,
         },
         rings,
-    );
+    )
+}
 
+#[test]
+fn serves_a_vhost_user_frontend_like_uml() {
+    let dir = scratch("frontend");
+    let Model { mut child, .. } = spawn(&dir, &["--handoff", "0x30000"]);
+    let mut g = connect(&dir);
     let bufs = g.post_irq_buffers(10);
     g.kick(1).unwrap();
     assert_eq!(g.read(0xd0_4000, 4), 0x0402_1100);
@@ -255,4 +274,41 @@ fn serves_a_vhost_user_frontend_like_uml() {
     ] {
         assert!(trace.lines().any(|l| l == want), "{want:?} not in\n{trace}");
     }
+}
+
+#[test]
+fn strict_mode_aborts_with_a_report() {
+    let dir = scratch("strict");
+    let Model { mut child, stderr } = spawn(&dir, &[]);
+    let mut g = connect(&dir);
+    assert_eq!(g.read(ASC + 0x44, 4), 0);
+    // An sgx register the model does not know: the model refuses and ends (the request is
+    // posted by hand: it will never be answered).
+    let req = agx_model::pcidev::Request {
+        header: agx_model::pcidev::MsgHeader {
+            op: agx_model::pcidev::OP_MMIO_READ,
+            bar: 0,
+            reserved: 0,
+            size: 4,
+            addr: 0x1234,
+        },
+        data: Vec::new(),
+    }
+    .encode();
+    g.post(0, &[&req], 4);
+    g.transport.kicks[0].write(1).unwrap();
+    let st = wait(&mut child);
+    assert_eq!(st.code(), Some(agx_model::EXIT_STRICT));
+    // Give the stderr reader a moment to see the end of the pipe.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !stderr.lock().unwrap().contains("last trace lines") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let report = stderr.lock().unwrap().clone();
+    assert!(
+        report.contains("strict mode: the real hardware would not accept this")
+            && report.contains("sgx+0x1234: read of a register the model does not implement")
+            && report.contains("mmio r32 asc+0x44 -> 0x0"),
+        "{report}"
+    );
 }
