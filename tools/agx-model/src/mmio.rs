@@ -297,7 +297,7 @@ impl Device {
                 let high = self.mbox.irq_levels() & value as u32;
                 for line in IrqLine::ALL {
                     if high & (1 << line as u32) != 0 {
-                        self.raise(line, "resample");
+                        self.raise(line, " resample");
                     }
                 }
                 Ok(())
@@ -336,7 +336,9 @@ impl Device {
         let msgs = self.rtkit.boot();
         self.drain_notes();
         self.send_all(msgs);
-        Ok(())
+        // Messages the host queued before the start are taken now (m1n1 sends an early
+        // SET_IOP_PWR_STATE; Linux sends nothing before HELLO).
+        self.run_firmware()
     }
 
     /// The firmware consumes every host message waiting in A2I.
@@ -509,6 +511,18 @@ mod tests {
     }
 
     #[test]
+    fn messages_queued_before_cpu_start_are_taken_at_start() {
+        let mut d = dev(DeviceConfig::default());
+        send(&mut d, 0, (6 << 52) | 0x220);
+        assert_eq!(d.mailbox().a2i_len(), 1, "nobody reads A2I yet");
+        start(&mut d);
+        assert_eq!(d.mailbox().a2i_len(), 0);
+        let m = recv_all(&mut d);
+        assert_eq!(rtkit::mgmt_type(m[0].msg0), rtkit::MGMT_HELLO);
+        assert_eq!(m[1], Message::new(0, (7 << 52) | 0x220));
+    }
+
+    #[test]
     fn full_linux_like_boot_reaches_running() {
         let mut d = dev(DeviceConfig::default());
         start(&mut d);
@@ -615,11 +629,16 @@ mod tests {
         let e = d.read(MBOX + I2A_RECV0, 8).unwrap_err();
         assert!(matches!(e, Violation::Mailbox(_)));
         assert!(d.report(&e).contains("I2A_RECV0"));
-        // Before CPU start, RTKit refuses messages.
+        // Before CPU start a message only waits; at start the firmware refuses a message
+        // that is not a management request it knows.
         d.write(MBOX + A2I_SEND0, 8, 0).unwrap();
         d.write(MBOX + A2I_SEND1, 8, 0).unwrap();
-        // (The firmware does not run yet, so the message only waits.)
         assert_eq!(d.mailbox().a2i_len(), 1);
+        let v = d.read(ASC + CPU_CONTROL, 4).unwrap();
+        assert!(matches!(
+            d.write(ASC + CPU_CONTROL, 4, v | u64::from(CPU_CONTROL_RUN)),
+            Err(Violation::Rtkit(_))
+        ));
 
         let cfg = DeviceConfig {
             strict: false,
