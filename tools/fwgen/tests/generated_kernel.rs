@@ -48,10 +48,18 @@ fn builds_as_no_std_without_warnings() {
     std::fs::write(
         &wrapper,
         format!(
-            "#![no_std]\n#![deny(warnings, unsafe_op_in_unsafe_fn, rust_2018_idioms)]\n\
-             //! no_std build check.\n\
-             mod kernel {{ pub mod transmute {{ pub unsafe trait FromBytes {{}} pub unsafe trait AsBytes {{}} }} }}\n\
-             include!({:?});\n",
+            "#![no_std]\n\
+             //! no_std build check of the generated kernel bindings.\n\
+             /// Stand-in for the kernel crate.\n\
+             pub mod kernel {{\n\
+             /// Stand-in for `kernel::transmute`.\n\
+             pub mod transmute {{\n\
+             /// Any bit pattern is valid.\n///\n/// # Safety\n///\n/// See above.\n\
+             pub unsafe trait FromBytes {{}}\n\
+             /// No uninitialised bytes.\n///\n/// # Safety\n///\n/// See above.\n\
+             pub unsafe trait AsBytes {{}}\n\
+             }}\n}}\n\
+             mod fw {{\n include!({:?});\n}}\n",
             out.join("kernel_generated.rs")
         ),
     )
