@@ -260,24 +260,26 @@ impl Device {
     }
 
     fn read_sgx(&self, off: u64, size: u32) -> Checked<u64> {
-        if size != 4 {
-            return Err(Violation::Width {
+        if let Some(v) = self.cfg.soc.sgx_read(off, size) {
+            return Ok(v);
+        }
+        let known_width = [4, 8]
+            .into_iter()
+            .find(|w| self.cfg.soc.sgx_read(off, *w).is_some());
+        Err(match known_width {
+            Some(expected) => Violation::Width {
                 region: Region::Sgx,
                 offset: off,
                 size,
                 write: false,
-                expected: 4,
-            });
-        }
-        self.cfg
-            .soc
-            .sgx_register(off)
-            .map(u64::from)
-            .ok_or(Violation::Unknown {
+                expected,
+            },
+            None => Violation::Unknown {
                 region: Region::Sgx,
                 offset: off,
                 write: false,
-            })
+            },
+        })
     }
 
     fn read_irqctl(&self, off: u64, size: u32) -> Checked<u64> {
