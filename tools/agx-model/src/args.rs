@@ -130,7 +130,7 @@ pub struct AgxArgs {
     #[arg(long, value_enum)]
     pub fault: Option<FaultArg>,
 
-    /// Register block placement: `default` or NAME=OFFSET[:SIZE],... (window offsets).
+    /// Register block placement: `default` or `NAME=OFFSET[:SIZE],...` (window offsets).
     #[arg(long, value_parser = clap::value_parser!(Layout), conflicts_with = "dt_layout")]
     pub layout: Option<Layout>,
 
