@@ -32,6 +32,12 @@ mk() {
 }
 
 mkdir -p "$out"
+# One build per output folder at a time: several people (or agents) may share a checkout.
+exec 9>"$out/.lock"
+flock 9
+# The source tree must not be re-made under a running build (scripts/kernel-tree.sh).
+exec 8>"$repo/.build/.tree.lock"
+flock -s 8
 log=$out/build.log
 config_id=$(cat "$frag" "$0" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$out/.config" ] || [ "$(cat "$out/.asahi-agx-config" 2>/dev/null)" != "$config_id" ]; then
