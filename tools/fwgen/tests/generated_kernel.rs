@@ -21,11 +21,23 @@ mod kernel {
         /// Implementors must uphold the above.
         pub unsafe trait AsBytes {}
     }
+    /// Same shape as the `Zeroable` re-export in `kernel::prelude`.
+    pub mod prelude {
+        /// All-zero bytes are a valid value.
+        ///
+        /// # Safety
+        ///
+        /// Implementors must uphold the above.
+        pub unsafe trait Zeroable {}
+    }
 }
 
 include!(concat!(env!("OUT_DIR"), "/kernel_generated.rs"));
 
-fn assert_bytes<T: kernel::transmute::FromBytes + kernel::transmute::AsBytes>() {}
+fn assert_bytes<
+    T: kernel::transmute::FromBytes + kernel::transmute::AsBytes + kernel::prelude::Zeroable,
+>() {
+}
 
 fn generic<A: abi::FwAbi>() -> usize {
     assert_bytes::<A::InitData>();
@@ -58,6 +70,11 @@ fn builds_as_no_std_without_warnings() {
              pub unsafe trait FromBytes {{}}\n\
              /// No uninitialised bytes.\n///\n/// # Safety\n///\n/// See above.\n\
              pub unsafe trait AsBytes {{}}\n\
+             }}\n\
+             /// Stand-in for `kernel::prelude`.\n\
+             pub mod prelude {{\n\
+             /// All-zero is valid.\n///\n/// # Safety\n///\n/// See above.\n\
+             pub unsafe trait Zeroable {{}}\n\
              }}\n}}\n\
              mod fw {{\n include!({:?});\n}}\n",
             out.join("kernel_generated.rs")

@@ -115,7 +115,9 @@ fn byte_impls(out: &mut String, opts: &RustOptions, generics: &str, name: &str, 
         "// SAFETY: {why} Every byte belongs to an integer field, so any bit pattern is a valid value.\n\
          unsafe impl{generics} {k}::transmute::FromBytes for {name} {{}}\n\
          // SAFETY: {why} There are no implicit padding bytes (all padding is an explicit `[u8; N]` field), so every byte is initialised.\n\
-         unsafe impl{generics} {k}::transmute::AsBytes for {name} {{}}"
+         unsafe impl{generics} {k}::transmute::AsBytes for {name} {{}}\n\
+         // SAFETY: {why} All-zero bytes are a valid value of every field.\n\
+         unsafe impl{generics} {k}::prelude::Zeroable for {name} {{}}"
     );
 }
 
@@ -334,7 +336,7 @@ fn emit_enums(out: &mut String, defs: &Defs, v: &Variant, opts: &RustOptions) {
 fn emit_trait(out: &mut String, defs: &Defs, common: &[String], opts: &RustOptions) {
     let bound = match opts.lang {
         Lang::Kernel => format!(
-            "Copy + {k}::transmute::FromBytes + {k}::transmute::AsBytes",
+            "Copy + {k}::transmute::FromBytes + {k}::transmute::AsBytes + {k}::prelude::Zeroable",
             k = opts.kernel_crate
         ),
         Lang::Model => "Copy + zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable + zerocopy::KnownLayout".to_string(),
