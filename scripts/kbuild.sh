@@ -27,8 +27,11 @@ arm64) base=allnoconfig ;;
 esac
 [ -f "$frag" ] || { echo "kbuild: no config fragment $frag" >&2; exit 2; }
 
+fwgen=$repo/target/release/fwgen
+[ -x "$fwgen" ] || { echo "kbuild: no $fwgen (make fwgen-bin builds it)" >&2; exit 1; }
 mk() {
-	make -C "$tree" O="$out" ARCH="$arch" LLVM=1 -j"$(nproc)" "$@"
+	make -C "$tree" O="$out" ARCH="$arch" LLVM=1 -j"$(nproc)" \
+		FWGEN="$fwgen" ASAHI_FWDEFS="$repo/firmware-defs" "$@"
 }
 
 mkdir -p "$out"
