@@ -4,7 +4,7 @@
 //! can be written once and instantiated for each variant.
 //!
 //! Every byte of every struct is covered by a named field (implicit padding
-//! becomes a `_pad_*` byte array), so "any bit pattern is valid" and "no
+//! becomes an `_implicit_pad_*` byte array), so "any bit pattern is valid" and "no
 //! uninitialised bytes" both hold, which is what makes the kernel's
 //! `FromBytes`/`AsBytes` and zerocopy's `FromBytes`/`IntoBytes` sound.
 
@@ -217,7 +217,7 @@ fn emit_struct(out: &mut String, defs: &Defs, v: &Variant, l: &StructLayout, opt
     );
     let mut names = Vec::new();
     let push_pad = |out: &mut String, at: u64, n: u64, names: &mut Vec<(String, u64)>| {
-        let name = format!("_pad_{at:x}");
+        let name = format!("_implicit_pad_{at:x}");
         let _ = writeln!(
             out,
             "        /// Implicit padding made explicit.\n        pub {name}: [u8; {n:#x}],"
