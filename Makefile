@@ -23,7 +23,7 @@ RUN := scripts/in-root.sh $(ROOT)
 SRC := /src
 endif
 
-.PHONY: all setup tree fwgen-bin kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
+.PHONY: all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
 
 all: kernel-arm64 kernel-um
 
@@ -61,8 +61,18 @@ fwgen-check:
 test:
 	@scripts/run-tests.sh
 
-run: kernel-um
-	@$(RUN) $(SRC)/scripts/run.sh $(SOC) $(FW)
+# The simulated AGX (host binary, serves UML over vhost-user).
+model-bin:
+	@cargo build --release --locked -q -p agx-model
+
+# Boot the simulated Mac (SOC, FW) and show the driver's and the model's view.
+run: kernel-um model-bin
+	@scripts/sim.sh $(SOC) $(FW) || true
+	@tools/testing/sim/report.sh $(SOC) $(FW)
+
+# Boot every supported SoC and check the firmware came up.
+sim-boot-all: kernel-um model-bin
+	@tools/testing/sim/boot-all.sh
 
 clean:
 	rm -rf $(BUILD)/out $(BUILD)/linux target

@@ -1,14 +1,20 @@
 #!/bin/sh
-# Init for the simulated Mac's guest: report what the asahi driver did, then power off.
+# Init for the simulated Mac's guest: report what the drivers did, then power off.
+# Runs as PID 1 with the build root (hostfs) as /, so everything here is Debian sid's.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+mount -t devtmpfs dev /dev 2>/dev/null
 echo "guest-init: kernel $(uname -r)"
-if [ -d /sys/bus/platform/drivers/asahi ]; then
-	echo "guest-init: asahi platform driver registered"
-	ls /sys/bus/platform/drivers/asahi | sed 's/^/guest-init:   /'
-else
-	echo "guest-init: asahi platform driver NOT registered"
-fi
-dmesg | grep -i asahi | sed 's/^/guest-init: dmesg: /'
+for drv in apple-mailbox asahi; do
+	if [ -d /sys/bus/platform/drivers/$drv ]; then
+		bound=$(ls /sys/bus/platform/drivers/$drv | grep -v -e bind -e uevent -e module | tr '\n' ' ')
+		echo "guest-init: driver $drv registered, bound to: ${bound:-nothing}"
+	else
+		echo "guest-init: driver $drv not registered"
+	fi
+done
+ls /dev/dri 2>/dev/null | sed 's/^/guest-init: \/dev\/dri\//'
+echo "guest-init: done"
 echo o >/proc/sysrq-trigger
-sleep 5
+sleep 10
