@@ -23,7 +23,7 @@ RUN := scripts/in-root.sh $(ROOT)
 SRC := /src
 endif
 
-.PHONY: all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
+.PHONY: tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
 
 all: kernel-arm64 kernel-um
 
@@ -51,6 +51,10 @@ clippy: kernel-arm64
 
 kunit: kernel-um
 	@$(RUN) $(SRC)/scripts/kunit.sh
+
+# Tests of our own test tooling (KTAP summariser).
+tools-test:
+	@python3 tools/testing/run_unittests.py
 
 cargo-test:
 	cargo test --workspace --locked

@@ -2,13 +2,13 @@
 # `make test`: every stage in order, each timed, then one line counting every test run.
 #
 # A stage is a make target.  Test counts come from the stages' own summary lines (cargo's
-# "test result:" lines, "kunit: N passed, N failed").  A failed stage does not stop the
+# "test result:" lines, and "<stage>: N passed, N failed" from our runners).  A failed stage does not stop the
 # stages after it, so one run reports every problem; the exit status is non-zero if any
 # stage failed.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
-stages=(setup cargo-test kernel-arm64 clippy kernel-um kunit)
+stages=(setup tools-test cargo-test fwgen-check kernel-arm64 clippy kernel-um kunit)
 logdir=.build/test-logs
 mkdir -p "$logdir"
 
@@ -28,7 +28,7 @@ for stage in "${stages[@]}"; do
 		p=$((p + a))
 		f=$((f + b))
 	done < <(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$logdir/$stage.log"
-		sed -nE 's/^kunit: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logdir/$stage.log")
+		sed -nE 's/^[a-z-]+: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$logdir/$stage.log")
 	passed=$((passed + p))
 	failed=$((failed + f))
 	if [ "$status" -ne 0 ]; then

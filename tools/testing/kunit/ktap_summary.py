@@ -32,15 +32,14 @@ def declared_suites(repo: Path) -> set[str]:
 def parse(lines):
     """Returns (suite results, test results): lists of (name, status, suite)."""
     suites, tests = [], []
-    current = []  # suite names by nesting level
+    subtest = {}  # indentation level -> name of the latest "# Subtest:" there
     for raw in lines:
         line = TIMESTAMP.sub("", raw.rstrip("\n"))
         stripped = line.lstrip(" ")
         level = (len(line) - len(stripped)) // 4
         m = re.match(r"# Subtest: (\S+)", stripped)
         if m:
-            del current[level:]
-            current.append(m.group(1))
+            subtest[level] = m.group(1)
             continue
         m = RESULT.match(stripped)
         if not m:
@@ -52,7 +51,7 @@ def parse(lines):
         if level == 0:
             suites.append((name, status, None))
         elif level == 1:
-            suite = current[0] if current else "?"
+            suite = subtest.get(1, "?")
             tests.append((name, status, suite))
     return suites, tests
 

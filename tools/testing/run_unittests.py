@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""Run the Python tests of our test tooling and print `tools-test: N passed, N failed`."""
+
+import sys
+import unittest
+from pathlib import Path
+
+here = Path(__file__).resolve().parent
+suite = unittest.TestSuite()
+for folder in sorted({p.parent for p in here.rglob("test_*.py")}):
+    suite.addTests(unittest.defaultTestLoader.discover(str(folder), pattern="test_*.py"))
+result = unittest.TextTestRunner(verbosity=1).run(suite)
+failed = len(result.failures) + len(result.errors)
+print(f"tools-test: {result.testsRun - failed} passed, {failed} failed")
+sys.exit(0 if result.wasSuccessful() and result.testsRun > 0 else 1)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Check one simulated-Mac boot (a .build/sim/<name>/ folder) for a good firmware boot.
+# Prints one line per problem; prints nothing when the boot is good.
+set -uo pipefail
+dir=${1:?usage: check-boot.sh <sim run folder>}
+log=$dir/uml.log
+trace=$dir/trace.log
+# Kernel messages after the banner (UML 7.2 with lockdep prints an unrelated splat while it
+# sets itself up, before the kernel proper starts).
+kmsg() { sed -n '/Linux version/,$p' "$log"; }
+
+kmsg | grep -qE 'apple-mailbox|bound to: .*mbox' || echo "apple-mailbox did not bind"
+grep -q 'driver apple-mailbox registered, bound to: [0-9a-f]*\.mbox' "$log" || echo "mailbox device not bound"
+grep -q 'driver asahi registered, bound to: [0-9a-f]*\.gpu' "$log" || echo "asahi not bound to the GPU"
+kmsg | grep -q 'RTKit up in [0-9]* ms' || echo "driver did not report RTKit up"
+kmsg | grep -nE 'WARNING:|BUG:|Oops|Call Trace|kernel BUG|general protection' | head -n 5 | sed 's/^/kernel: /'
+for step in 'mgmt=HELLO' 'mgmt=EPMAP' 'rtkit ap-power=0x20' 'rtkit ep=0x20 started' 'rtkit ep=0x21 started'; do
+	grep -q -- "$step" "$trace" 2>/dev/null || echo "model trace lacks $step"
+done
+grep -q 'violation' "$trace" 2>/dev/null && grep 'violation' "$trace" | head -n 3 | sed 's/^/model: /'
+exit 0
