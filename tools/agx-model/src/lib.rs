@@ -17,6 +17,8 @@
 //!   magic the firmware writes there;
 //! * [`rtkit`]: the firmware's RTKit management protocol and system endpoints;
 //! * [`mmio`]: the device: routing, the firmware reacting, interrupt edges, faults;
+//! * [`uat`]: the GPU MMU page-table walker; [`tlb`]: its TLB and the stale-translation
+//!   oracle;
 //! * [`strict`]: what is refused; [`trace`]: the greppable trace;
 //! * [`pcidev`]: the virtio_pcidev wire format; [`vhu_agx`]: the vhost-user backend;
 //! * [`args`]: the command line; [`dt_layout`]: reading the device-tree generator's layout.
@@ -33,7 +35,9 @@ pub mod pcidev;
 pub mod rtkit;
 pub mod soc;
 pub mod strict;
+pub mod tlb;
 pub mod trace;
+pub mod uat;
 pub mod vhu_agx;
 
 use std::fs::File;

@@ -60,6 +60,13 @@ pub enum Violation {
     /// Firmware DMA to memory the host did not share.
     #[error("dma: {0}")]
     Dma(String),
+    /// Page tables or a firmware access the GPU MMU would not take (malformed descriptor,
+    /// firmware fault on kernel memory, stale TLB entry used).
+    #[error("uat: {0}")]
+    Uat(String),
+    /// TLB invalidation or test-probe request the `tlbi` block cannot decode.
+    #[error("tlbi: {0}")]
+    Tlbi(String),
     /// virtio_pcidev message the platform device cannot carry.
     #[error("virtio_pcidev: {0}")]
     Transport(String),
