@@ -99,8 +99,8 @@ impl DtError {
     }
 }
 
-impl core::fmt::Display for DtError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl kernel::fmt::Display for DtError {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
         match self {
             DtError::DownstreamBinding => f.write_str(
                 "device tree uses the downstream Asahi GPU binding (apple,firmware-compat); \

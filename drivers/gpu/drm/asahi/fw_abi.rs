@@ -12,7 +12,7 @@
 //! 13.5. m1n1 already folds point releases onto these (12.3.1 -> 12.3, 13.6.1 -> 13.5:
 //! AsahiLinux/m1n1:src/kboot_gpu.c), so the match is exact.
 
-use core::fmt;
+use kernel::fmt;
 
 use crate::hw::{
     GpuGen,
