@@ -23,7 +23,7 @@ RUN := scripts/in-root.sh $(ROOT)
 SRC := /src
 endif
 
-.PHONY: all setup tree kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
+.PHONY: all setup tree fwgen-bin kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
 
 all: kernel-arm64 kernel-um
 
@@ -35,10 +35,14 @@ endif
 tree: setup
 	@scripts/kernel-tree.sh $(BUILD) $(ROOT) $(KDIR)
 
-kernel-um: tree
+# The firmware-structure generator runs inside the kernel build (host binary).
+fwgen-bin:
+	@cargo build --release --locked -q -p fwgen
+
+kernel-um: tree fwgen-bin
 	@$(RUN) $(SRC)/scripts/kbuild.sh um
 
-kernel-arm64: tree
+kernel-arm64: tree fwgen-bin
 	@$(RUN) $(SRC)/scripts/kbuild.sh arm64
 
 # Clippy over the arm64 build (our code must be clean; the next plain build recompiles Rust).

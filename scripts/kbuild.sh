@@ -27,11 +27,20 @@ arm64) base=allnoconfig ;;
 esac
 [ -f "$frag" ] || { echo "kbuild: no config fragment $frag" >&2; exit 2; }
 
+fwgen=$repo/target/release/fwgen
+[ -x "$fwgen" ] || { echo "kbuild: no $fwgen (make fwgen-bin builds it)" >&2; exit 1; }
 mk() {
-	make -C "$tree" O="$out" ARCH="$arch" LLVM=1 -j"$(nproc)" "$@"
+	make -C "$tree" O="$out" ARCH="$arch" LLVM=1 -j"$(nproc)" \
+		FWGEN="$fwgen" ASAHI_FWDEFS="$repo/firmware-defs" "$@"
 }
 
 mkdir -p "$out"
+# One build per output folder at a time: several people (or agents) may share a checkout.
+exec 9>"$out/.lock"
+flock 9
+# The source tree must not be re-made under a running build (scripts/kernel-tree.sh).
+exec 8>"$repo/.build/.tree.lock"
+flock -s 8
 log=$out/build.log
 config_id=$(cat "$frag" "$0" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$out/.config" ] || [ "$(cat "$out/.asahi-agx-config" 2>/dev/null)" != "$config_id" ]; then

@@ -23,6 +23,10 @@ die() {
 	exit 1
 }
 
+# Builds hold this lock shared while they read the tree (scripts/kbuild.sh).
+exec 8>"$build/.tree.lock"
+flock 8
+
 # 1. Pristine source, unpacked once.
 if [ ! -f "$pristine/Makefile" ]; then
 	rm -rf "$pristine.tmp"

@@ -4,9 +4,15 @@
 //!
 //! A device-tree node can name carve-outs of physical memory that the bootloader set aside for
 //! it (`memory-region` + `memory-region-names`). Drivers that share such memory with firmware
-//! need the physical range of a region by name; mapping it is a separate step.
+//! need the physical range of a region by name, and a CPU mapping of it that lives no longer
+//! than the driver's binding.
 //!
 //! C header: [`include/linux/of_reserved_mem.h`](srctree/include/linux/of_reserved_mem.h)
+
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
 
 use crate::{
     bindings,
@@ -46,6 +52,135 @@ impl Region {
     /// Returns the size of the region in bytes.
     pub const fn size(&self) -> ResourceSize {
         self.size
+    }
+
+    /// Maps the region write-back for the CPU, for memory that is shared with a cache-coherent
+    /// agent (such as a coprocessor's firmware).
+    ///
+    /// # Errors
+    ///
+    /// [`EINVAL`] for an empty region, [`ENOMEM`] if it cannot be mapped.
+    pub fn map_wb<'bound>(&self, _dev: &'bound Device<Bound>) -> Result<Mapping<'bound>> {
+        let size = usize::try_from(self.size).map_err(|_| EINVAL)?;
+        if size == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `memremap` has no preconditions; it fails for ranges it cannot map.
+        let ptr = unsafe {
+            bindings::memremap(self.start, size, bindings::MEMREMAP_WB as crate::ffi::c_ulong)
+        };
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
+        // INVARIANT: `ptr` maps `size` bytes until `memunmap` in `drop`.
+        Ok(Mapping {
+            ptr,
+            size,
+            _p: PhantomData,
+        })
+    }
+}
+
+/// A CPU mapping of a reserved region.
+///
+/// The memory is shared with another agent, so every access is volatile and nothing is assumed
+/// about its contents between accesses.
+///
+/// # Invariants
+///
+/// `ptr` is a `memremap` mapping of `size` bytes, valid until the value is dropped.
+pub struct Mapping<'bound> {
+    ptr: NonNull<u8>,
+    size: usize,
+    _p: PhantomData<&'bound Device<Bound>>,
+}
+
+// SAFETY: The mapping is plain memory and may be used from any thread.
+unsafe impl Send for Mapping<'_> {}
+// SAFETY: All accesses through `&self` are volatile reads and writes of plain memory.
+unsafe impl Sync for Mapping<'_> {}
+
+impl Mapping<'_> {
+    /// Size of the mapping in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The mapping's first byte, for code that must hand the CPU address on.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Pointer to a `T` at `offset`, if it lies inside the mapping and is aligned.
+    fn at<T>(&self, offset: usize) -> Result<*mut T> {
+        let end = offset.checked_add(core::mem::size_of::<T>()).ok_or(EINVAL)?;
+        if end > self.size || offset % core::mem::align_of::<T>() != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `offset` is within the mapping, as checked above.
+        Ok(unsafe { self.ptr.as_ptr().add(offset) }.cast::<T>())
+    }
+
+    /// Reads the `u32` at `offset` (which must be 4-byte aligned and inside the mapping).
+    pub fn read32(&self, offset: usize) -> Result<u32> {
+        let p = self.at::<u32>(offset)?;
+        // SAFETY: `p` is aligned and inside the mapping, which is valid by the invariant.
+        Ok(unsafe { p.read_volatile() })
+    }
+
+    /// Writes the `u32` at `offset` (which must be 4-byte aligned and inside the mapping).
+    pub fn write32(&self, offset: usize, value: u32) -> Result {
+        let p = self.at::<u32>(offset)?;
+        // SAFETY: As in `read32`.
+        unsafe { p.write_volatile(value) };
+        Ok(())
+    }
+
+    /// Reads the `u64` at `offset` (which must be 8-byte aligned and inside the mapping).
+    pub fn read64(&self, offset: usize) -> Result<u64> {
+        let p = self.at::<u64>(offset)?;
+        // SAFETY: As in `read32`.
+        Ok(unsafe { p.read_volatile() })
+    }
+
+    /// Writes the `u64` at `offset` (which must be 8-byte aligned and inside the mapping).
+    pub fn write64(&self, offset: usize, value: u64) -> Result {
+        let p = self.at::<u64>(offset)?;
+        // SAFETY: As in `read32`.
+        unsafe { p.write_volatile(value) };
+        Ok(())
+    }
+
+    /// Reads the byte at `offset`.
+    pub fn read8(&self, offset: usize) -> Result<u8> {
+        let p = self.at::<u8>(offset)?;
+        // SAFETY: As in `read32`.
+        Ok(unsafe { p.read_volatile() })
+    }
+
+    /// Writes the byte at `offset`.
+    pub fn write8(&self, offset: usize, value: u8) -> Result {
+        let p = self.at::<u8>(offset)?;
+        // SAFETY: As in `read32`.
+        unsafe { p.write_volatile(value) };
+        Ok(())
+    }
+
+    /// Copies `buf.len()` bytes starting at `offset` out of the mapping.
+    pub fn read_bytes(&self, offset: usize, buf: &mut [u8]) -> Result {
+        let end = offset.checked_add(buf.len()).ok_or(EINVAL)?;
+        if end > self.size {
+            return Err(EINVAL);
+        }
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = self.read8(offset + i)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mapping<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `ptr` came from `memremap` and is unmapped only here.
+        unsafe { bindings::memunmap(self.ptr.as_ptr().cast()) };
     }
 }
 

@@ -88,6 +88,14 @@ impl SystemEndpoint {
     }
 }
 
+fn parse_addr(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("bad address {s:?}: {e}"))
+}
+
 fn parse_versions(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s
         .split_once(':')
@@ -106,9 +114,9 @@ pub struct AgxArgs {
     #[arg(long, value_name = "PATH", required_unless_present = "print_layout")]
     pub socket: Option<PathBuf>,
 
-    /// SoC whose GPU to simulate.
-    #[arg(long, value_enum, default_value = "t8103")]
-    pub soc: SocArg,
+    /// SoC whose GPU to simulate [default: t8103, or the --dt-layout file's].
+    #[arg(long, value_enum)]
+    pub soc: Option<SocArg>,
 
     /// Abort with a report on anything the real hardware would not accept.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
@@ -122,9 +130,18 @@ pub struct AgxArgs {
     #[arg(long, value_enum)]
     pub fault: Option<FaultArg>,
 
-    /// Register block placement: `default` or NAME=OFFSET[:SIZE],... (window offsets).
-    #[arg(long, default_value = "default", value_parser = clap::value_parser!(Layout))]
-    pub layout: Layout,
+    /// Register block placement: `default` or `NAME=OFFSET[:SIZE],...` (window offsets).
+    #[arg(long, value_parser = clap::value_parser!(Layout), conflicts_with = "dt_layout")]
+    pub layout: Option<Layout>,
+
+    /// Take SoC, block placement and handoff address from the device-tree generator's JSON.
+    #[arg(long, value_name = "FILE")]
+    pub dt_layout: Option<PathBuf>,
+
+    /// Physical address of the `handoff` reserved region (the firmware writes its magic there
+    /// at CPU start) [default: none, or the --dt-layout file's].
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub handoff: Option<u64>,
 
     /// RTKit versions the firmware's HELLO offers, MIN:MAX.
     #[arg(long, value_name = "MIN:MAX", default_value = "11:12", value_parser = parse_versions)]
@@ -146,11 +163,12 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let a = AgxArgs::try_parse_from(["agx-model", "--socket", "/tmp/s"]).unwrap();
-        assert_eq!(a.soc, SocArg::T8103);
+        assert_eq!(a.soc, None);
         assert!(a.strict);
         assert_eq!(a.rtkit_version, (11, 12));
         assert_eq!(a.system_endpoints, vec![SystemEndpoint::Crashlog]);
-        assert_eq!(a.layout, Layout::default());
+        assert_eq!(a.layout, None);
+        assert_eq!(a.handoff, None);
 
         let a = AgxArgs::try_parse_from([
             "agx-model",
@@ -161,14 +179,23 @@ mod tests {
             "--system-endpoints=crashlog,syslog,ioreport",
             "--rtkit-version=9:10",
             "--layout=asc=0x800000,mbox=0x808000",
+            "--handoff=0x30004000",
         ])
         .unwrap();
-        assert_eq!(a.soc, SocArg::T6022);
+        assert_eq!(a.soc, Some(SocArg::T6022));
+        assert_eq!(a.handoff, Some(0x3000_4000));
         assert!(!a.strict);
         assert_eq!(a.fault, Some(FaultArg::BadRtkitVersion));
         assert_eq!(a.system_endpoints.len(), 3);
         assert_eq!(a.rtkit_version, (9, 10));
-        assert_eq!(a.layout.mbox.offset, 0x80_8000);
+        assert_eq!(a.layout.unwrap().mbox.offset, 0x80_8000);
+        assert!(AgxArgs::try_parse_from([
+            "agx-model",
+            "--socket=x",
+            "--layout=default",
+            "--dt-layout=f.json"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -107,6 +107,10 @@ impl Block {
     fn contains(&self, offset: u64) -> bool {
         offset >= self.offset && offset - self.offset < self.size
     }
+
+    fn overlaps(&self, other: &Block) -> bool {
+        self.offset < other.offset + other.size && other.offset < self.offset + self.size
+    }
 }
 
 /// Errors in a `--layout` description.
@@ -127,6 +131,9 @@ pub enum LayoutError {
     /// The mailbox must not overlap the asc registers the model serves.
     #[error("mbox must not overlap the first 0x4000 bytes of asc")]
     MboxOverAsc,
+    /// irqctl must not hide asc or mailbox registers.
+    #[error("irqctl must not overlap asc's first 0x4000 bytes or mbox")]
+    IrqCtlOverlap,
 }
 
 /// The whole address plan.
@@ -210,8 +217,11 @@ impl Layout {
             offset: self.asc.offset,
             size: self.asc.size.min(0x4000),
         };
-        if asc_regs.contains(self.mbox.offset) || self.mbox.contains(asc_regs.offset) {
+        if asc_regs.overlaps(&self.mbox) {
             return Err(LayoutError::MboxOverAsc);
+        }
+        if self.irqctl.overlaps(&asc_regs) || self.irqctl.overlaps(&self.mbox) {
+            return Err(LayoutError::IrqCtlOverlap);
         }
         Ok(())
     }

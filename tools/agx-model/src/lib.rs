@@ -13,14 +13,19 @@
 //! * [`soc`]: per-SoC GPU identity and the `sgx` ID registers;
 //! * [`mailbox`]: ASC mailbox v4 FIFOs and interrupt levels;
 //! * [`asc`]: the firmware CPU's control registers;
+//! * [`dma`]: the firmware's access to UML's physical memory; [`handoff`]: the UAT handoff
+//!   magic the firmware writes there;
 //! * [`rtkit`]: the firmware's RTKit management protocol and system endpoints;
 //! * [`mmio`]: the device: routing, the firmware reacting, interrupt edges, faults;
 //! * [`strict`]: what is refused; [`trace`]: the greppable trace;
 //! * [`pcidev`]: the virtio_pcidev wire format; [`vhu_agx`]: the vhost-user backend;
-//! * [`args`]: the command line.
+//! * [`args`]: the command line; [`dt_layout`]: reading the device-tree generator's layout.
 
 pub mod args;
 pub mod asc;
+pub mod dma;
+pub mod dt_layout;
+pub mod handoff;
 pub mod layout;
 pub mod mailbox;
 pub mod mmio;
@@ -43,8 +48,10 @@ use vhost_user_backend::{VhostUserBackendMut, VhostUserDaemon};
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 
 use crate::args::AgxArgs;
+use crate::dt_layout::DtLayout;
 use crate::mmio::{Device, DeviceConfig};
 use crate::rtkit::RtkitConfig;
+use crate::soc::Soc;
 use crate::trace::Trace;
 use crate::vhu_agx::{OnViolation, VhostUserAgxBackend};
 
@@ -72,6 +79,12 @@ pub enum Error {
     /// No socket was given.
     #[error("no --socket given")]
     NoSocket,
+    /// The device-tree layout file is unusable.
+    #[error("{0}")]
+    DtLayout(dt_layout::DtLayoutError),
+    /// `--soc` disagrees with the layout file.
+    #[error("--soc {0} disagrees with the layout file's SoC {1}")]
+    SocMismatch(Soc, Soc),
     /// The RTKit version range is empty.
     #[error("RTKit version range {0}:{1} is empty")]
     VersionRange(u16, u16),
@@ -102,11 +115,26 @@ impl TryFrom<AgxArgs> for Config {
         let mut system_endpoints: Vec<u8> = a.system_endpoints.iter().map(|e| e.ep()).collect();
         system_endpoints.sort_unstable();
         system_endpoints.dedup();
+        let soc_arg: Option<Soc> = a.soc.map(Into::into);
+        let (soc, layout, handoff) = match &a.dt_layout {
+            Some(path) => {
+                let dt = DtLayout::load(path).map_err(Error::DtLayout)?;
+                if let Some(s) = soc_arg.filter(|s| *s != dt.soc) {
+                    return Err(Error::SocMismatch(s, dt.soc));
+                }
+                (dt.soc, dt.layout, a.handoff.or(dt.handoff))
+            }
+            None => (
+                soc_arg.unwrap_or_default(),
+                a.layout.unwrap_or_default(),
+                a.handoff,
+            ),
+        };
         Ok(Config {
             socket: a.socket.ok_or(Error::NoSocket)?,
             device: DeviceConfig {
-                soc: a.soc.into(),
-                layout: a.layout,
+                soc,
+                layout,
                 strict: a.strict,
                 fault: a.fault.map(Into::into),
                 rtkit: RtkitConfig {
@@ -114,6 +142,7 @@ impl TryFrom<AgxArgs> for Config {
                     max_ver,
                     system_endpoints,
                 },
+                handoff,
             },
             trace: a.trace,
         })
@@ -134,12 +163,16 @@ pub fn start_backend(config: Config) -> Result<()> {
     };
     let mut trace = Trace::new(out);
     trace.line(format!(
-        "model soc={} strict={} fault={} rtkit={}..={}",
+        "model soc={} strict={} fault={} rtkit={}..={} handoff={}",
         config.device.soc,
         config.device.strict,
         config.device.fault.map_or("none", |f| f.name()),
         config.device.rtkit.min_ver,
-        config.device.rtkit.max_ver
+        config.device.rtkit.max_ver,
+        config
+            .device
+            .handoff
+            .map_or("none".into(), |h| format!("0x{h:x}"))
     ));
     let device = Arc::new(Mutex::new(Device::new(config.device.clone(), trace)));
     let backend = VhostUserAgxBackend::new(device, OnViolation::Exit)

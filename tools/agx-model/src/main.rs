@@ -16,7 +16,17 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = AgxArgs::parse();
     if args.print_layout {
-        print!("{}", args.layout.describe());
+        let layout = match &args.dt_layout {
+            Some(path) => match agx_model::dt_layout::DtLayout::load(path) {
+                Ok(dt) => dt.layout,
+                Err(e) => {
+                    error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => args.layout.unwrap_or_default(),
+        };
+        print!("{}", layout.describe());
         return ExitCode::SUCCESS;
     }
     let config = match Config::try_from(args) {

@@ -28,7 +28,11 @@
 
 use std::collections::VecDeque;
 
+use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
+
 use crate::asc::{Asc, AscEvent};
+use crate::dma::Dma;
+use crate::handoff;
 use crate::layout::{Layout, Region};
 use crate::mailbox::{IrqLine, Mailbox, Message};
 use crate::rtkit::{Rtkit, RtkitConfig};
@@ -73,6 +77,9 @@ pub struct DeviceConfig {
     pub fault: Option<Fault>,
     /// RTKit firmware behaviour.
     pub rtkit: RtkitConfig,
+    /// Physical address of the `handoff` reserved region, if the firmware should announce
+    /// itself there at CPU start.
+    pub handoff: Option<u64>,
 }
 
 impl Default for DeviceConfig {
@@ -83,6 +90,7 @@ impl Default for DeviceConfig {
             strict: true,
             fault: None,
             rtkit: RtkitConfig::default(),
+            handoff: None,
         }
     }
 }
@@ -94,6 +102,7 @@ pub struct Device {
     asc: Asc,
     mbox: Mailbox,
     rtkit: Rtkit,
+    dma: Dma,
     /// Firmware messages waiting for room in the I2A FIFO (the firmware blocks on a full FIFO).
     outbox: VecDeque<Message>,
     trace: Trace,
@@ -118,6 +127,7 @@ impl Device {
             cfg,
             asc: Asc::new(),
             mbox: Mailbox::new(),
+            dma: Dma::default(),
             outbox: VecDeque::new(),
             trace,
             levels: 0,
@@ -128,6 +138,16 @@ impl Device {
         // requested them yet, and an edge is only sent when a line rises after reset.
         dev.levels = dev.mbox.irq_levels();
         dev
+    }
+
+    /// Gives the firmware access to the frontend's memory.
+    pub fn set_memory(&mut self, mem: GuestMemoryAtomic<GuestMemoryMmap>) {
+        self.dma.set_memory(mem);
+    }
+
+    /// The firmware's memory access, for tests and later firmware stages.
+    pub fn dma(&self) -> &Dma {
+        &self.dma
     }
 
     /// The configuration.
@@ -223,7 +243,7 @@ impl Device {
             Region::Asc => {
                 let r = self.asc.write(off, size, value);
                 if self.police(r, AscEvent::None)? == AscEvent::CpuStarted {
-                    self.cpu_started();
+                    self.cpu_started()?;
                 }
             }
             Region::Mbox => {
@@ -240,24 +260,26 @@ impl Device {
     }
 
     fn read_sgx(&self, off: u64, size: u32) -> Checked<u64> {
-        if size != 4 {
-            return Err(Violation::Width {
+        if let Some(v) = self.cfg.soc.sgx_read(off, size) {
+            return Ok(v);
+        }
+        let known_width = [4, 8]
+            .into_iter()
+            .find(|w| self.cfg.soc.sgx_read(off, *w).is_some());
+        Err(match known_width {
+            Some(expected) => Violation::Width {
                 region: Region::Sgx,
                 offset: off,
                 size,
                 write: false,
-                expected: 4,
-            });
-        }
-        self.cfg
-            .soc
-            .sgx_register(off)
-            .map(u64::from)
-            .ok_or(Violation::Unknown {
+                expected,
+            },
+            None => Violation::Unknown {
                 region: Region::Sgx,
                 offset: off,
                 write: false,
-            })
+            },
+        })
     }
 
     fn read_irqctl(&self, off: u64, size: u32) -> Checked<u64> {
@@ -277,7 +299,7 @@ impl Device {
                 let high = self.mbox.irq_levels() & value as u32;
                 for line in IrqLine::ALL {
                     if high & (1 << line as u32) != 0 {
-                        self.raise(line, "resample");
+                        self.raise(line, " resample");
                     }
                 }
                 Ok(())
@@ -293,7 +315,7 @@ impl Device {
         }
     }
 
-    fn cpu_started(&mut self) {
+    fn cpu_started(&mut self) -> Checked<()> {
         if let Some(f) = self.cfg.fault {
             self.trace
                 .line(format!("fault {}: injected for this run", f.name()));
@@ -301,11 +323,24 @@ impl Device {
         if self.cfg.fault == Some(Fault::NeverAnswer) {
             self.trace
                 .line("fault never-answer: CPU started, firmware stays silent".into());
-            return;
+            return Ok(());
+        }
+        if let Some(base) = self.cfg.handoff {
+            let addr = base + handoff::MAGIC_FW;
+            let r = self.dma.write_u64(addr, handoff::MAGIC);
+            if self.police(r.map(|()| true), false)? {
+                self.trace.line(format!(
+                    "dma w64 0x{addr:x} = 0x{:x} handoff.magic_fw",
+                    handoff::MAGIC
+                ));
+            }
         }
         let msgs = self.rtkit.boot();
         self.drain_notes();
         self.send_all(msgs);
+        // Messages the host queued before the start are taken now (m1n1 sends an early
+        // SET_IOP_PWR_STATE; Linux sends nothing before HELLO).
+        self.run_firmware()
     }
 
     /// The firmware consumes every host message waiting in A2I.
@@ -478,6 +513,18 @@ mod tests {
     }
 
     #[test]
+    fn messages_queued_before_cpu_start_are_taken_at_start() {
+        let mut d = dev(DeviceConfig::default());
+        send(&mut d, 0, (6 << 52) | 0x220);
+        assert_eq!(d.mailbox().a2i_len(), 1, "nobody reads A2I yet");
+        start(&mut d);
+        assert_eq!(d.mailbox().a2i_len(), 0);
+        let m = recv_all(&mut d);
+        assert_eq!(rtkit::mgmt_type(m[0].msg0), rtkit::MGMT_HELLO);
+        assert_eq!(m[1], Message::new(0, (7 << 52) | 0x220));
+    }
+
+    #[test]
     fn full_linux_like_boot_reaches_running() {
         let mut d = dev(DeviceConfig::default());
         start(&mut d);
@@ -539,6 +586,34 @@ mod tests {
     }
 
     #[test]
+    fn cpu_start_writes_the_handoff_magic_before_hello() {
+        use vm_memory::{GuestAddress, GuestMemoryAtomic, GuestMemoryMmap};
+        let cfg = DeviceConfig {
+            handoff: Some(0x2000),
+            ..DeviceConfig::default()
+        };
+        let mut d = dev(cfg.clone());
+        let gm = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x4000)]).unwrap();
+        d.set_memory(GuestMemoryAtomic::new(gm));
+        start(&mut d);
+        assert_eq!(d.dma().read_u64(0x2008).unwrap(), handoff::MAGIC);
+        assert_eq!(
+            d.dma().read_u64(0x2000).unwrap(),
+            0,
+            "magic_ap is the host's"
+        );
+        assert_eq!(recv_all(&mut d).len(), 1);
+
+        // Without shared memory the write is refused (strict).
+        let mut d = dev(cfg);
+        let v = d.read(ASC + CPU_CONTROL, 4).unwrap();
+        assert!(matches!(
+            d.write(ASC + CPU_CONTROL, 4, v | u64::from(CPU_CONTROL_RUN)),
+            Err(Violation::Dma(_))
+        ));
+    }
+
+    #[test]
     fn sgx_reports_the_soc() {
         let cfg = DeviceConfig {
             soc: Soc::T8112,
@@ -556,11 +631,16 @@ mod tests {
         let e = d.read(MBOX + I2A_RECV0, 8).unwrap_err();
         assert!(matches!(e, Violation::Mailbox(_)));
         assert!(d.report(&e).contains("I2A_RECV0"));
-        // Before CPU start, RTKit refuses messages.
+        // Before CPU start a message only waits; at start the firmware refuses a message
+        // that is not a management request it knows.
         d.write(MBOX + A2I_SEND0, 8, 0).unwrap();
         d.write(MBOX + A2I_SEND1, 8, 0).unwrap();
-        // (The firmware does not run yet, so the message only waits.)
         assert_eq!(d.mailbox().a2i_len(), 1);
+        let v = d.read(ASC + CPU_CONTROL, 4).unwrap();
+        assert!(matches!(
+            d.write(ASC + CPU_CONTROL, 4, v | u64::from(CPU_CONTROL_RUN)),
+            Err(Violation::Rtkit(_))
+        ));
 
         let cfg = DeviceConfig {
             strict: false,

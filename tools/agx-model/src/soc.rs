@@ -173,6 +173,24 @@ impl Soc {
         words
     }
 
+    /// The value of an `sgx` register read with `size` bytes at `offset`, if the model knows
+    /// it. The fault registers are 64-bit (the driver reads them with `readq`); every other
+    /// known register is 32-bit.
+    pub fn sgx_read(self, offset: u64, size: u32) -> Option<u64> {
+        let g14x = self.gen() == Gen::G14X;
+        let fault = if g14x {
+            [FAULT_INFO_G14X, FAULT_ADDR_G14X]
+        } else {
+            [FAULT_INFO, FAULT_INFO]
+        };
+        match size {
+            // No fault latched: the model has no GPU MMU faults yet.
+            8 if fault.contains(&offset) => Some(0),
+            4 => self.sgx_register(offset).map(u64::from),
+            _ => None,
+        }
+    }
+
     /// The value of a 32-bit `sgx` register at `offset`, if the model knows it.
     pub fn sgx_register(self, offset: u64) -> Option<u32> {
         let g14x = self.gen() == Gen::G14X;
@@ -193,7 +211,8 @@ impl Soc {
             }
             ID_COUNTS_1 => self.cores_per_cluster(),
             ID_COUNTS_2 => self.gps_per_cluster() << 16,
-            ID_CLUSTERS => self.clusters() << 12,
+            // Bits 23:20 are read as the die count by jannau/linux regs.rs (`max_dies`).
+            ID_CLUSTERS => (self.dies() << 20) | (self.clusters() << 12),
             CORE_MASK_0 if !g14x => masks[0],
             CORE_MASK_1 if !g14x => masks[1],
             o if g14x && (CORE_MASKS_G14X..CORE_MASKS_G14X + 12).contains(&o) && o % 4 == 0 => {
@@ -243,6 +262,10 @@ mod tests {
         assert_eq!(t6002.sgx_register(CORE_MASK_0), Some(u32::MAX));
         assert_eq!(t6002.sgx_register(CORE_MASK_1), Some(u32::MAX));
         assert_eq!((t6002.sgx_register(ID_CLUSTERS).unwrap() >> 12) & 0xff, 8);
+        assert_eq!((t6002.sgx_register(ID_CLUSTERS).unwrap() >> 20) & 0xf, 2);
+        assert_eq!(t6002.sgx_read(FAULT_INFO, 8), Some(0));
+        assert_eq!(t6002.sgx_read(FAULT_INFO_G14X, 8), None);
+        assert_eq!(t6002.sgx_read(ID_VERSION, 8), None);
 
         let t6022 = Soc::T6022;
         let c = t6022.sgx_register(ID_COUNTS_1).unwrap();
@@ -250,6 +273,18 @@ mod tests {
         assert_eq!(t6022.sgx_register(CORE_MASKS_G14X + 8), Some(0xffff));
         assert_eq!(t6022.sgx_register(CORE_MASK_0), None);
         assert_eq!(t6022.sgx_register(ID_VERSION).unwrap() >> 24, 6);
+        assert_eq!(t6022.sgx_read(FAULT_ADDR_G14X, 8), Some(0));
+        // Newer drivers count G14X clusters as clusters-per-die x dies; the masks cover all.
+        let total = ((c >> 8) & 0xff) * ((c >> 16) & 0xf) * (c & 0xff);
+        let bits: u32 = (0..3)
+            .map(|i| {
+                t6022
+                    .sgx_register(CORE_MASKS_G14X + 4 * i)
+                    .unwrap()
+                    .count_ones()
+            })
+            .sum();
+        assert_eq!(total, bits);
     }
 
     #[test]

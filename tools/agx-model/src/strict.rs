@@ -57,6 +57,9 @@ pub enum Violation {
     /// RTKit protocol message the firmware would not accept in its current state.
     #[error("rtkit: {0}")]
     Rtkit(String),
+    /// Firmware DMA to memory the host did not share.
+    #[error("dma: {0}")]
+    Dma(String),
     /// virtio_pcidev message the platform device cannot carry.
     #[error("virtio_pcidev: {0}")]
     Transport(String),

@@ -183,7 +183,11 @@ impl VhostUserAgxBackend {
     pub fn flush_irqs(&mut self, vring: &VringRwLock) -> Result<()> {
         let new = self.lock_device().take_irqs();
         self.pending_irqs.extend(new);
-        if self.pending_irqs.is_empty() || !vring.get_ref().get_queue().ready() {
+        let usable = {
+            let state = vring.get_ref();
+            state.get_queue().ready() && state.is_enabled()
+        };
+        if self.pending_irqs.is_empty() || !usable {
             return Ok(());
         }
         let mem = self.mem.as_ref().ok_or(Error::NoMemoryConfigured)?.memory();
@@ -259,6 +263,7 @@ impl VhostUserBackendMut for VhostUserAgxBackend {
     }
 
     fn update_memory(&mut self, mem: GuestMemoryAtomic<GuestMemoryMmap>) -> io::Result<()> {
+        self.lock_device().set_memory(mem.clone());
         self.mem = Some(mem);
         Ok(())
     }

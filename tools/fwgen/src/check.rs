@@ -73,6 +73,19 @@ impl fmt::Display for Mismatch {
     }
 }
 
+/// Counts for one variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantCounts {
+    /// Variant name.
+    pub variant: String,
+    /// Structs present (layouts computed).
+    pub layouts: usize,
+    /// Facts compared.
+    pub facts: usize,
+    /// Facts that failed.
+    pub mismatches: usize,
+}
+
 /// Outcome of checking a definitions set.
 #[derive(Debug, Clone)]
 pub struct CheckReport {
@@ -86,6 +99,8 @@ pub struct CheckReport {
     pub facts: usize,
     /// Failures.
     pub mismatches: Vec<Mismatch>,
+    /// Per-variant breakdown, in variant order.
+    pub per_variant: Vec<VariantCounts>,
 }
 
 impl CheckReport {
@@ -110,8 +125,10 @@ pub fn check(defs: &Defs) -> Result<CheckReport> {
         layouts: 0,
         facts: 0,
         mismatches: Vec::new(),
+        per_variant: Vec::new(),
     };
     for v in &defs.variants {
+        let (facts_before, mismatches_before) = (report.facts, report.mismatches.len());
         let layouts = layout::compute(defs, v)?;
         report.layouts += layouts.structs.len();
         for s in &defs.structs {
@@ -171,6 +188,12 @@ pub fn check(defs: &Defs) -> Result<CheckReport> {
                 }
             }
         }
+        report.per_variant.push(VariantCounts {
+            variant: v.name.clone(),
+            layouts: layouts.structs.len(),
+            facts: report.facts - facts_before,
+            mismatches: report.mismatches.len() - mismatches_before,
+        });
     }
     Ok(report)
 }

@@ -599,3 +599,119 @@ impl Defs {
             .filter(move |f| f.when.eval(&self.axes, &v.point))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VARIANTS: &str = r#"
+        [axes]
+        V = ["V12_3", "V13_5"]
+        [[variant]]
+        name = "a"
+        axes = { V = "V12_3" }
+        firmware = [12, 3, 0]
+        socs = ["t8103"]
+        source = "t"
+        [[variant]]
+        name = "b"
+        axes = { V = "V13_5" }
+        firmware = [13, 5, 0]
+        source = "t"
+        [[soc]]
+        name = "t8103"
+        marketing = "M1"
+        gpu = "G13G"
+        core_id = 11
+        variants = ["a", "b"]
+    "#;
+
+    fn err(area: &str) -> String {
+        load_from_strs(VARIANTS, &[("x", area)])
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn expands_all_and_same_offset_facts() {
+        let d = load_from_strs(
+            VARIANTS,
+            &[(
+                "x",
+                r#"
+                source = "repo:file"
+                offsets_for = ["a", "b"]
+                [[struct]]
+                name = "S"
+                size = { all = 8 }
+                fields = [
+                  { name = "p", type = "u32", at = 0 },
+                  { name = "q", type = "u32", when = "V >= V13_5", at = 4, source = "other:file" },
+                ]
+            "#,
+            )],
+        )
+        .unwrap();
+        let s = d.struct_def("S").unwrap();
+        assert_eq!(s.size_facts.len(), 2);
+        assert_eq!(s.fields[0].offset_facts.len(), 2);
+        assert_eq!(
+            s.fields[1].offset_facts.len(),
+            1,
+            "absent on `a`, so no fact there"
+        );
+        assert_eq!(s.fields[1].offset_facts[0].source, "other:file");
+        assert_eq!(d.socs[0].variants, ["a", "b"]);
+    }
+
+    #[test]
+    fn rejects_unknown_names() {
+        let e = err(r#"
+            source = "t"
+            [[struct]]
+            name = "S"
+            fields = [{ name = "p", type = "Missing" }]
+        "#);
+        assert!(e.contains("unknown type Missing"), "{e}");
+        let e = err(r#"
+            source = "t"
+            [[struct]]
+            name = "S"
+            size = { zz = 4 }
+            fields = [{ name = "p", type = "u32" }]
+        "#);
+        assert!(e.contains("unknown variant zz"), "{e}");
+        let e = err(r#"
+            source = "t"
+            [[struct]]
+            name = "S"
+            fields = [{ name = "p", type = "u32", when = "W > V1" }]
+        "#);
+        assert!(e.contains("unknown axis value"), "{e}");
+    }
+
+    #[test]
+    fn schema_errors_name_the_file() {
+        let e = err("[[struct]]\nname = \"S\"\nfields = []\nbogus = 1\n");
+        assert!(e.contains("x.toml"), "{e}");
+        let e = err("source = \"t\"\n[[struct]]\nname = \"S\"\nfields = [{ name = \"p\", type = \"u32\", at = 0 }]\n");
+        assert!(e.contains("offsets_for"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_types_and_missing_source_are_rejected() {
+        let e = err(r#"
+            source = "t"
+            [[struct]]
+            name = "S"
+            fields = []
+            [[enum]]
+            name = "S"
+            repr = "u32"
+            values = []
+        "#);
+        assert!(e.contains("defined twice"), "{e}");
+        let e = err("[[struct]]\nname = \"S\"\nfields = []\n");
+        assert!(e.contains("no source"), "{e}");
+    }
+}

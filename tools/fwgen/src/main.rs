@@ -75,6 +75,10 @@ fn write_file(path: &Path, text: &str) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    // Leave an unchanged file alone so make does not rebuild what uses it.
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
     // Write then rename so a failed run never leaves a half-written file
     // behind for make to consider up to date.
     let tmp = path.with_extension("tmp");
@@ -90,6 +94,12 @@ fn run(cli: Cli) -> Result<bool, String> {
             let r = fwgen::check(&d).map_err(e)?;
             for m in &r.mismatches {
                 eprintln!("fwgen: mismatch: {m}");
+            }
+            for v in &r.per_variant {
+                println!(
+                    "{}: {} layouts, {} facts, {} mismatches",
+                    v.variant, v.layouts, v.facts, v.mismatches
+                );
             }
             println!("{}", r.summary_line());
             Ok(r.mismatches.is_empty())

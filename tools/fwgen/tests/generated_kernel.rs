@@ -21,11 +21,23 @@ mod kernel {
         /// Implementors must uphold the above.
         pub unsafe trait AsBytes {}
     }
+    /// Same shape as the `Zeroable` re-export in `kernel::prelude`.
+    pub mod prelude {
+        /// All-zero bytes are a valid value.
+        ///
+        /// # Safety
+        ///
+        /// Implementors must uphold the above.
+        pub unsafe trait Zeroable {}
+    }
 }
 
 include!(concat!(env!("OUT_DIR"), "/kernel_generated.rs"));
 
-fn assert_bytes<T: kernel::transmute::FromBytes + kernel::transmute::AsBytes>() {}
+fn assert_bytes<
+    T: kernel::transmute::FromBytes + kernel::transmute::AsBytes + kernel::prelude::Zeroable,
+>() {
+}
 
 fn generic<A: abi::FwAbi>() -> usize {
     assert_bytes::<A::InitData>();
@@ -48,10 +60,23 @@ fn builds_as_no_std_without_warnings() {
     std::fs::write(
         &wrapper,
         format!(
-            "#![no_std]\n#![deny(warnings, unsafe_op_in_unsafe_fn, rust_2018_idioms)]\n\
-             //! no_std build check.\n\
-             mod kernel {{ pub mod transmute {{ pub unsafe trait FromBytes {{}} pub unsafe trait AsBytes {{}} }} }}\n\
-             include!({:?});\n",
+            "#![no_std]\n\
+             //! no_std build check of the generated kernel bindings.\n\
+             /// Stand-in for the kernel crate.\n\
+             pub mod kernel {{\n\
+             /// Stand-in for `kernel::transmute`.\n\
+             pub mod transmute {{\n\
+             /// Any bit pattern is valid.\n///\n/// # Safety\n///\n/// See above.\n\
+             pub unsafe trait FromBytes {{}}\n\
+             /// No uninitialised bytes.\n///\n/// # Safety\n///\n/// See above.\n\
+             pub unsafe trait AsBytes {{}}\n\
+             }}\n\
+             /// Stand-in for `kernel::prelude`.\n\
+             pub mod prelude {{\n\
+             /// All-zero is valid.\n///\n/// # Safety\n///\n/// See above.\n\
+             pub unsafe trait Zeroable {{}}\n\
+             }}\n}}\n\
+             mod fw {{\n include!({:?});\n}}\n",
             out.join("kernel_generated.rs")
         ),
     )

@@ -50,8 +50,14 @@ fn unaligned_fields_and_pointers() {
     assert_eq!(core::mem::size_of::<g14_v13_5::RunWorkQueueMsg>(), 0x40);
 }
 
+fn initialize_tag<A: abi::FwAbi>() -> u32 {
+    A::DEVICE_CONTROL_TAG_INITIALIZE
+}
+
 #[test]
 fn enum_values_follow_the_version() {
+    assert_eq!(initialize_tag::<abi::G13V12_3>(), 0x19);
+    assert_eq!(initialize_tag::<abi::G14XV13_5>(), 0x1a);
     assert_eq!(g13_v12_3::DeviceControlTag::INITIALIZE.0, 0x19);
     assert_eq!(g13_v13_5::DeviceControlTag::INITIALIZE.0, 0x1a);
 }

@@ -17,8 +17,10 @@
 
 mod driver;
 mod dt;
+mod fw;
 mod fw_abi;
 mod hw;
+mod regs;
 
 kernel::module_platform_driver! {
     type: driver::AsahiPlatformDriver,

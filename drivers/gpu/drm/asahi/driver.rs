@@ -8,7 +8,10 @@ use kernel::{
         Core,
         Device, //
     },
-    io::mem::IoMem,
+    io::{
+        mem::IoMem,
+        Io, //
+    },
     of,
     of_reserved_mem::{
         self,
@@ -21,14 +24,16 @@ use kernel::{
 use crate::{
     dt::{
         self,
-        GpuDescription,
         GpuNode, //
     },
     fw_abi::FwAbi,
     hw::{
         self,
+        GpuGen,
+        GpuVariant,
         HwConfig, //
     },
+    regs,
 };
 
 /// Size of the ASC coprocessor control registers the driver uses.
@@ -72,18 +77,12 @@ kernel::of_device_table!(
 /// The Asahi platform driver.
 pub(crate) struct AsahiPlatformDriver;
 
-/// State of a bound GPU.
+/// State of a bound GPU: the register mappings, held for as long as the device is bound.
 pub(crate) struct AsahiData<'bound> {
-    /// Static description of the GPU.
-    pub(crate) hw: &'static HwConfig,
-    /// The firmware ABI in use.
-    pub(crate) abi: FwAbi,
-    /// What the device tree handed over.
-    pub(crate) desc: GpuDescription,
     /// ASC coprocessor control registers.
-    pub(crate) asc: IoMem<'bound, ASC_CTL_SIZE>,
+    _asc: IoMem<'bound, ASC_CTL_SIZE>,
     /// GPU registers.
-    pub(crate) sgx: IoMem<'bound, SGX_SIZE>,
+    _sgx: IoMem<'bound, SGX_SIZE>,
 }
 
 /// [`GpuNode`] over a real device-tree node.
@@ -115,6 +114,40 @@ impl GpuNode for OfGpuNode<'_> {
     fn region(&self, name: &CStr) -> Result<Region> {
         of_reserved_mem::region_by_name(self.0, name)
     }
+}
+
+/// Checks that the GPU is the one the device tree's compatible named.
+///
+/// Generation codes: 4 = G13, 5 = G14G, 6 = G14X; sizes: 2 = G, 3 = S, 4 = C, where a C with
+/// two dies is a D (jannau/linux:drivers/gpu/drm/asahi/regs.rs).
+fn check_gpu_id(dev: &Device<Bound>, hw: &HwConfig, sgx: &IoMem<'_, SGX_SIZE>) -> Result {
+    let id = sgx.read(regs::SGX_ID_VERSION);
+    let gen = id.gen().get();
+    let variant = id.variant().get();
+    let want_gen = match (hw.gpu_gen, hw.is_g14x()) {
+        (GpuGen::G13, _) => 4,
+        (GpuGen::G14, false) => 5,
+        (GpuGen::G14, true) => 6,
+    };
+    let want_variant = match hw.gpu_variant {
+        GpuVariant::G => 2,
+        GpuVariant::S => 3,
+        GpuVariant::C | GpuVariant::D => 4,
+    };
+    if gen != want_gen || variant != want_variant {
+        dev_err!(
+            dev,
+            "GPU identifies as generation code {} size {}, but the device tree says {} \
+             (expected {} / {})\n",
+            gen,
+            variant,
+            hw.soc,
+            want_gen,
+            want_variant
+        );
+        return Err(ENODEV);
+    }
+    Ok(())
 }
 
 impl platform::Driver for AsahiPlatformDriver {
@@ -173,6 +206,8 @@ impl platform::Driver for AsahiPlatformDriver {
             .iomap_sized::<SGX_SIZE>()
             .inspect_err(|e| dev_err!(dev, "cannot map 'sgx' registers: {:?}\n", e))?;
 
+        check_gpu_id(dev, hw, &sgx)?;
+
         dev_info!(
             dev,
             "{} GPU, firmware {} (ABI {})\n",
@@ -182,11 +217,8 @@ impl platform::Driver for AsahiPlatformDriver {
         );
 
         Ok(AsahiData {
-            hw,
-            abi,
-            desc,
-            asc,
-            sgx,
+            _asc: asc,
+            _sgx: sgx,
         })
     }
 }

@@ -29,6 +29,23 @@ pub fn emit(defs: &Defs) -> Result<Vec<(String, String)>> {
             n = v.name
         );
     }
+    if !defs.socs.is_empty() {
+        let _ = writeln!(
+            index,
+            "\n| SoC | product | GPU | core id | variants |\n|---|---|---|---|---|"
+        );
+        for soc in &defs.socs {
+            let _ = writeln!(
+                index,
+                "| {} | {} | {} | {} | {} |",
+                soc.name,
+                soc.marketing,
+                soc.gpu,
+                soc.core_id,
+                soc.variants.join(", ")
+            );
+        }
+    }
     let _ = write!(index, "\n## Struct sizes\n\n| struct | area |");
     for v in &defs.variants {
         let _ = write!(index, " {} |", v.name);

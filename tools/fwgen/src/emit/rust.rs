@@ -115,7 +115,9 @@ fn byte_impls(out: &mut String, opts: &RustOptions, generics: &str, name: &str, 
         "// SAFETY: {why} Every byte belongs to an integer field, so any bit pattern is a valid value.\n\
          unsafe impl{generics} {k}::transmute::FromBytes for {name} {{}}\n\
          // SAFETY: {why} There are no implicit padding bytes (all padding is an explicit `[u8; N]` field), so every byte is initialised.\n\
-         unsafe impl{generics} {k}::transmute::AsBytes for {name} {{}}"
+         unsafe impl{generics} {k}::transmute::AsBytes for {name} {{}}\n\
+         // SAFETY: {why} All-zero bytes are a valid value of every field.\n\
+         unsafe impl{generics} {k}::prelude::Zeroable for {name} {{}}"
     );
 }
 
@@ -331,10 +333,47 @@ fn emit_enums(out: &mut String, defs: &Defs, v: &Variant, opts: &RustOptions) {
     }
 }
 
+/// An enum value that exists on every variant (possibly with different
+/// numbers), exposed as a trait constant so generic code can use it.
+struct TraitConst {
+    enum_name: String,
+    value_name: String,
+    const_name: String,
+    repr: String,
+}
+
+fn common_enum_values(defs: &Defs) -> Vec<TraitConst> {
+    let mut out = Vec::new();
+    for e in &defs.enums {
+        let mut seen: Vec<&str> = Vec::new();
+        for val in &e.values {
+            if seen.contains(&val.name.as_str()) {
+                continue;
+            }
+            seen.push(&val.name);
+            let everywhere = defs.variants.iter().all(|v| {
+                e.values
+                    .iter()
+                    .any(|x| x.name == val.name && x.when.eval(&defs.axes, &v.point))
+            });
+            if everywhere {
+                out.push(TraitConst {
+                    enum_name: e.name.clone(),
+                    value_name: val.name.clone(),
+                    const_name: format!("{}_{}", const_name(&e.name), const_name(&val.name))
+                        .replace("r#", ""),
+                    repr: rust_type(&TypeExpr::Prim(e.repr)),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn emit_trait(out: &mut String, defs: &Defs, common: &[String], opts: &RustOptions) {
     let bound = match opts.lang {
         Lang::Kernel => format!(
-            "Copy + {k}::transmute::FromBytes + {k}::transmute::AsBytes",
+            "Copy + {k}::transmute::FromBytes + {k}::transmute::AsBytes + {k}::prelude::Zeroable",
             k = opts.kernel_crate
         ),
         Lang::Model => "Copy + zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable + zerocopy::KnownLayout".to_string(),
@@ -354,6 +393,14 @@ fn emit_trait(out: &mut String, defs: &Defs, common: &[String], opts: &RustOptio
             "        /// This variant's `{s}`.\n        type {s}: {bound};"
         );
     }
+    let consts = common_enum_values(defs);
+    for c in &consts {
+        let _ = writeln!(
+            out,
+            "        /// `{}::{}` on this variant.\n        const {}: {};",
+            c.enum_name, c.value_name, c.const_name, c.repr
+        );
+    }
     let _ = writeln!(out, "    }}\n");
     for v in &defs.variants {
         let m = marker_name(&v.name);
@@ -371,6 +418,17 @@ fn emit_trait(out: &mut String, defs: &Defs, common: &[String], opts: &RustOptio
         );
         for s in common {
             let _ = writeln!(out, "        type {s} = super::{}::{s};", v.name);
+        }
+        for c in &consts {
+            let _ = writeln!(
+                out,
+                "        const {}: {} = super::{}::{}::{}.0;",
+                c.const_name,
+                c.repr,
+                v.name,
+                c.enum_name,
+                const_name(&c.value_name)
+            );
         }
         let _ = writeln!(out, "    }}\n");
     }
