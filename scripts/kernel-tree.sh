@@ -49,7 +49,10 @@ series_id=$( (cd "$repo" && find patches -type f -name '*.patch' 2>/dev/null | s
 if [ ! -f "$tree/.asahi-agx-series" ] || [ "$(cat "$tree/.asahi-agx-series")" != "$series_id" ]; then
 	echo "kernel-tree: applying patches/ to a fresh copy"
 	rm -rf "$tree.tmp"
-	cp -a "$pristine" "$tree.tmp"
+	# Copy the contents, not the path: the pristine source may be a symlink shared between
+	# worktrees, and copying the link itself would patch the shared source in place.
+	mkdir -p "$tree.tmp"
+	cp -a "$pristine/." "$tree.tmp/"
 	for p in $(cd "$repo" && find patches -type f -name '*.patch' 2>/dev/null | sort); do
 		if ! patch -d "$tree.tmp" -p1 --forward --batch --silent <"$repo/$p" >"$build/patch.log" 2>&1; then
 			cat "$build/patch.log" >&2

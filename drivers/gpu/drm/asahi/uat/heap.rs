@@ -1,0 +1,603 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+
+//! Kernel GPU heaps: where the driver places the objects it shares with the firmware.
+//!
+//! Each heap owns a fixed range of the kernel upper half with one protection
+//! (asahi-driver-facts §6.2; jannau/linux:drivers/gpu/drm/asahi/gpu.rs): private objects
+//! (firmware-cached), command objects the GPU reads, shared objects, read-only shared objects
+//! and objects the GPU also writes. A heap's backing grows on demand by a fixed step and is
+//! never shrunk; space is handed out first-fit with a minimum alignment.
+//!
+//! Objects in heaps the firmware caches (private, GPU read-only) must not be reused until the
+//! firmware's cache has been flushed, or the firmware could write back stale lines over the
+//! new object. Their frees are therefore parked on a garbage list and only returned to the
+//! free space by [`Heap::collect_garbage`], which the caller runs after a cache flush.
+//!
+//! Backing memory and mapping are behind [`HeapBacking`], so KUnit tests the allocator without
+//! page tables.
+
+use kernel::{
+    contig_pages::ContigPages,
+    page,
+    prelude::*,
+    sync::Arc, //
+};
+
+use super::context::Uat;
+use super::handoff::SharedMem;
+use super::pgtable::{
+    TableAlloc,
+    TableMem, //
+};
+use super::pte::{
+    self,
+    Prot,
+    PROT_FW_PRIV_RW,
+    PROT_FW_SHARED_RO,
+    PROT_FW_SHARED_RW,
+    PROT_GPU_FW_SHARED_RW,
+    PROT_GPU_RO_FW_PRIV_RW, //
+};
+
+/// Where a heap lives and how it grows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeapSpec {
+    /// Name, for messages.
+    pub(crate) name: &'static str,
+    /// First VA of the heap's range.
+    pub(crate) start: u64,
+    /// End (exclusive) of the range.
+    pub(crate) end: u64,
+    /// Protection of every page.
+    pub(crate) prot: Prot,
+    /// Backing growth step (a multiple of 16 KiB).
+    pub(crate) growth: u64,
+    /// Minimum alignment of an allocation.
+    pub(crate) min_align: u64,
+    /// Whether frees wait for a firmware cache flush before reuse.
+    pub(crate) garbage_collected: bool,
+}
+
+const MIB: u64 = 1 << 20;
+const KIB: u64 = 1 << 10;
+
+/// Private kernel objects (firmware-cached).
+pub(crate) const KERNEL_PRIVATE: HeapSpec = HeapSpec {
+    name: "Kernel Private",
+    start: 0xffff_ffa0_0000_0000,
+    end: 0xffff_ffa6_0000_0000,
+    prot: PROT_FW_PRIV_RW,
+    growth: MIB,
+    min_align: 0x80,
+    garbage_collected: true,
+};
+
+/// Command objects: firmware-cached, GPU read-only.
+pub(crate) const KERNEL_GPU_RO_SHARED: HeapSpec = HeapSpec {
+    name: "Kernel GPU RO Shared",
+    start: 0xffff_ffa6_0000_0000,
+    end: 0xffff_ffa8_0000_0000,
+    prot: PROT_GPU_RO_FW_PRIV_RW,
+    growth: MIB,
+    min_align: 0x80,
+    garbage_collected: true,
+};
+
+/// Shared kernel objects (uncached).
+pub(crate) const KERNEL_SHARED: HeapSpec = HeapSpec {
+    name: "Kernel Shared",
+    start: 0xffff_ffa8_0000_0000,
+    end: 0xffff_ffaa_0000_0000,
+    prot: PROT_FW_SHARED_RW,
+    growth: MIB,
+    min_align: 0x80,
+    garbage_collected: false,
+};
+
+/// Shared kernel objects the firmware only reads.
+pub(crate) const KERNEL_RO_SHARED: HeapSpec = HeapSpec {
+    name: "Kernel RO Shared",
+    start: 0xffff_ffaa_0000_0000,
+    end: 0xffff_ffac_0000_0000,
+    prot: PROT_FW_SHARED_RO,
+    growth: 64 * KIB,
+    min_align: 0x80,
+    garbage_collected: false,
+};
+
+/// Kernel objects the GPU also reads and writes.
+pub(crate) const KERNEL_GPU_SHARED: HeapSpec = HeapSpec {
+    name: "Kernel GPU Shared",
+    start: 0xffff_ffac_0000_0000,
+    end: 0xffff_ffae_0000_0000,
+    prot: PROT_GPU_FW_SHARED_RW,
+    growth: 64 * KIB,
+    min_align: 0x80,
+    garbage_collected: false,
+};
+
+/// Every kernel heap, in VA order.
+pub(crate) const KERNEL_HEAPS: [HeapSpec; 5] = [
+    KERNEL_PRIVATE,
+    KERNEL_GPU_RO_SHARED,
+    KERNEL_SHARED,
+    KERNEL_RO_SHARED,
+    KERNEL_GPU_SHARED,
+];
+
+/// Backing memory of a heap.
+pub(crate) trait HeapBacking {
+    /// Backs `[va, va + size)` with fresh memory mapped with `prot` (`size` is a multiple of
+    /// 16 KiB; the range directly follows what is already backed).
+    ///
+    /// # Errors
+    ///
+    /// [`ENOMEM`]; on error nothing of the range may be left mapped.
+    fn grow(&mut self, va: u64, size: u64, prot: Prot) -> Result;
+}
+
+/// Heap backing from kernel pages mapped into the kernel context's upper half.
+///
+/// Memory comes in naturally aligned 16 KiB blocks ([`ContigPages`]), so the heap works on
+/// 4 KiB kernels; the blocks need not be contiguous with each other.
+pub(crate) struct KernelBacking<A, R, H, T>
+where
+    A: TableAlloc + Clone,
+    R: TableMem,
+    H: SharedMem,
+    T: SharedMem,
+{
+    uat: Arc<Uat<A, R, H, T>>,
+    pages: KVec<ContigPages>,
+}
+
+impl<A, R, H, T> KernelBacking<A, R, H, T>
+where
+    A: TableAlloc + Clone,
+    R: TableMem,
+    H: SharedMem,
+    T: SharedMem,
+{
+    /// Backing that maps through `uat`.
+    pub(crate) fn new(uat: Arc<Uat<A, R, H, T>>) -> Self {
+        Self {
+            uat,
+            pages: KVec::new(),
+        }
+    }
+
+    /// The 16 KiB blocks backing the heap, in VA order from the heap's start.
+    pub(crate) fn pages(&self) -> &[ContigPages] {
+        &self.pages
+    }
+}
+
+impl<A, R, H, T> HeapBacking for KernelBacking<A, R, H, T>
+where
+    A: TableAlloc + Clone,
+    R: TableMem,
+    H: SharedMem,
+    T: SharedMem,
+{
+    fn grow(&mut self, va: u64, size: u64, prot: Prot) -> Result {
+        let count = usize::try_from(size / pte::PAGE_SIZE).map_err(|_| ENOMEM)?;
+        let first = self.pages.len();
+        self.pages.reserve(count, GFP_KERNEL)?;
+        let order = pte::PAGE_SHIFT - u32::try_from(page::PAGE_SHIFT).map_err(|_| EINVAL)?;
+        for _ in 0..count {
+            match ContigPages::alloc(order, GFP_KERNEL | __GFP_ZERO) {
+                Ok(p) => self.pages.push(p, GFP_KERNEL)?,
+                Err(e) => {
+                    self.pages.truncate(first);
+                    return Err(e.into());
+                }
+            }
+        }
+        let chunks = self.pages[first..]
+            .iter()
+            .map(|p| (p.phys_addr(), pte::PAGE_SIZE));
+        if let Err(e) = self.uat.map_kernel_sg(va, chunks, prot) {
+            self.pages.truncate(first);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// One allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HeapAlloc {
+    /// GPU/firmware VA.
+    pub(crate) va: u64,
+    /// Size in bytes (rounded up to the minimum alignment).
+    pub(crate) size: u64,
+}
+
+/// A heap: its range, its backing, and its free space.
+pub(crate) struct Heap<B: HeapBacking> {
+    spec: HeapSpec,
+    backing: B,
+    /// End of the backed part (`spec.start` when nothing is backed).
+    backed_end: u64,
+    /// Free ranges `(va, size)` below `backed_end`, sorted by address, never adjacent.
+    free: KVec<(u64, u64)>,
+    /// Freed ranges waiting for a firmware cache flush.
+    garbage: KVec<(u64, u64)>,
+}
+
+const fn align_up(v: u64, a: u64) -> Option<u64> {
+    match v.checked_add(a - 1) {
+        Some(x) => Some(x & !(a - 1)),
+        None => None,
+    }
+}
+
+impl<B: HeapBacking> Heap<B> {
+    /// An empty heap; nothing is backed until the first allocation.
+    ///
+    /// # Errors
+    ///
+    /// [`EINVAL`] for a spec with an unaligned range or growth, or a non-power-of-two
+    /// alignment.
+    pub(crate) fn new(spec: HeapSpec, backing: B) -> Result<Self> {
+        let page_mask = pte::PAGE_SIZE - 1;
+        if spec.start >= spec.end
+            || (spec.start | spec.end | spec.growth) & page_mask != 0
+            || spec.growth == 0
+            || !spec.min_align.is_power_of_two()
+        {
+            return Err(EINVAL);
+        }
+        Ok(Self {
+            spec,
+            backing,
+            backed_end: spec.start,
+            free: KVec::new(),
+            garbage: KVec::new(),
+        })
+    }
+
+    /// The heap's description.
+    pub(crate) fn spec(&self) -> &HeapSpec {
+        &self.spec
+    }
+
+    /// Bytes of the range backed so far.
+    pub(crate) fn backed(&self) -> u64 {
+        self.backed_end - self.spec.start
+    }
+
+    /// The backing (for the owner to reach the memory).
+    pub(crate) fn backing(&self) -> &B {
+        &self.backing
+    }
+
+    /// Allocates `size` bytes aligned to `align` (at least the heap's minimum), growing the
+    /// backing if no free range fits.
+    ///
+    /// # Errors
+    ///
+    /// [`EINVAL`] for a zero size or an alignment that is not a power of two, [`ENOSPC`]
+    /// when the heap's range is exhausted, [`ENOMEM`] when backing or bookkeeping memory
+    /// cannot be allocated (the heap is unchanged then).
+    pub(crate) fn alloc(&mut self, size: u64, align: u64) -> Result<HeapAlloc> {
+        if size == 0 || !align.is_power_of_two() {
+            return Err(EINVAL);
+        }
+        let align = align.max(self.spec.min_align);
+        let size = align_up(size, self.spec.min_align).ok_or(ENOSPC)?;
+        // Room for a new free range from growth plus a split, so bookkeeping cannot fail half
+        // way.
+        self.free.reserve(2, GFP_KERNEL)?;
+
+        // First fit among the free ranges.
+        for i in 0..self.free.len() {
+            let (fva, fsize) = self.free[i];
+            let Some(va) = align_up(fva, align) else {
+                continue;
+            };
+            let fend = fva + fsize;
+            if va.checked_add(size).is_some_and(|e| e <= fend) {
+                self.take(i, va, size);
+                return Ok(HeapAlloc { va, size });
+            }
+        }
+
+        // Grow: from the last free range if it ends at the backed end, else from there.
+        let tail = match self.free.last() {
+            Some(&(fva, fsize)) if fva + fsize == self.backed_end => fva,
+            _ => self.backed_end,
+        };
+        let va = align_up(tail, align).ok_or(ENOSPC)?;
+        let end = va.checked_add(size).ok_or(ENOSPC)?;
+        if end > self.spec.end {
+            return Err(ENOSPC);
+        }
+        let grow = align_up(end - self.backed_end.min(end), self.spec.growth)
+            .ok_or(ENOSPC)?
+            .min(self.spec.end - self.backed_end);
+        if end > self.backed_end {
+            self.backing.grow(self.backed_end, grow, self.spec.prot)?;
+            let old_end = self.backed_end;
+            self.backed_end += grow;
+            self.insert_free(old_end, grow);
+        }
+        let i = self
+            .free
+            .iter()
+            .position(|&(fva, fsize)| fva <= va && end <= fva + fsize)
+            .ok_or(EINVAL)?;
+        self.take(i, va, size);
+        Ok(HeapAlloc { va, size })
+    }
+
+    /// Removes `[va, va + size)` from free range `i`, which contains it. Needs one spare slot
+    /// in `free` (reserved by the caller) when the range splits in two.
+    fn take(&mut self, i: usize, va: u64, size: u64) {
+        let (fva, fsize) = self.free[i];
+        let (before, after) = (va - fva, fva + fsize - (va + size));
+        match (before, after) {
+            (0, 0) => {
+                let _ = self.free.remove(i);
+            }
+            (0, _) => self.free[i] = (va + size, after),
+            (_, 0) => self.free[i] = (fva, before),
+            _ => {
+                self.free[i] = (fva, before);
+                // Cannot fail: the caller reserved room for one more entry.
+                let _ = self.free.insert_within_capacity(i + 1, (va + size, after));
+            }
+        }
+    }
+
+    /// Adds `[va, va + size)` to the free list, merging with neighbours.
+    ///
+    /// Needs one spare slot in `free` when the range merges with nothing.
+    fn insert_free(&mut self, va: u64, size: u64) {
+        let i = self
+            .free
+            .iter()
+            .position(|&(fva, _)| fva > va)
+            .unwrap_or(self.free.len());
+        let merge_prev = i > 0 && {
+            let (pva, psize) = self.free[i - 1];
+            pva + psize == va
+        };
+        let merge_next = i < self.free.len() && self.free[i].0 == va + size;
+        match (merge_prev, merge_next) {
+            (true, true) => {
+                let next = self.free.remove(i).map_or(0, |(_, s)| s);
+                self.free[i - 1].1 += size + next;
+            }
+            (true, false) => self.free[i - 1].1 += size,
+            (false, true) => self.free[i] = (va, size + self.free[i].1),
+            (false, false) => {
+                // Cannot fail: the caller reserved room for one more entry.
+                let _ = self.free.insert_within_capacity(i, (va, size));
+            }
+        }
+    }
+
+    /// Frees an allocation; in garbage-collected heaps it is parked until
+    /// [`Heap::collect_garbage`].
+    ///
+    /// # Errors
+    ///
+    /// [`ENOMEM`] when the bookkeeping entry cannot be allocated (the range then stays
+    /// allocated: leaked, never reused while possibly cached).
+    pub(crate) fn free(&mut self, a: HeapAlloc) -> Result {
+        if self.spec.garbage_collected {
+            self.garbage.push((a.va, a.size), GFP_KERNEL)?;
+        } else {
+            self.free.reserve(1, GFP_KERNEL)?;
+            self.insert_free(a.va, a.size);
+        }
+        Ok(())
+    }
+
+    /// Returns parked frees to the free space; call after the firmware's cache was flushed.
+    ///
+    /// # Errors
+    ///
+    /// [`ENOMEM`]; whatever could not be moved stays parked.
+    pub(crate) fn collect_garbage(&mut self) -> Result {
+        while let Some(&(va, size)) = self.garbage.last() {
+            self.free.reserve(1, GFP_KERNEL)?;
+            self.garbage.pop();
+            self.insert_free(va, size);
+        }
+        Ok(())
+    }
+
+    /// Bytes parked waiting for a cache flush.
+    pub(crate) fn garbage_bytes(&self) -> u64 {
+        self.garbage.iter().map(|&(_, s)| s).sum()
+    }
+
+    /// Bytes free inside the backed part.
+    pub(crate) fn free_bytes(&self) -> u64 {
+        self.free.iter().map(|&(_, s)| s).sum()
+    }
+}
+
+#[cfg(CONFIG_DRM_ASAHI_KUNIT_TEST)]
+#[kernel::prelude::kunit_tests(asahi_uat_heap)]
+mod tests {
+    use super::*;
+    use crate::uat::{
+        context::{
+            UatConfig,
+            KERNEL_UPPER_END,
+            KERNEL_UPPER_START, //
+        },
+        handoff::{
+            self,
+            test_mem::TestMem,
+            Handoff, //
+        },
+        pgtable::test_alloc::TestAlloc,
+        pte::Scope,
+        ttbat::{
+            self,
+            Ttbat, //
+        },
+    };
+
+    /// Records growth; fails once `budget` bytes are used.
+    struct FakeBacking {
+        grown: KVec<(u64, u64)>,
+        budget: u64,
+    }
+
+    impl HeapBacking for FakeBacking {
+        fn grow(&mut self, va: u64, size: u64, _prot: Prot) -> Result {
+            if size > self.budget {
+                return Err(ENOMEM);
+            }
+            self.budget -= size;
+            self.grown.push((va, size), GFP_KERNEL)?;
+            Ok(())
+        }
+    }
+
+    fn heap(spec: HeapSpec, budget: u64) -> Result<Heap<FakeBacking>> {
+        Heap::new(
+            spec,
+            FakeBacking {
+                grown: KVec::new(),
+                budget,
+            },
+        )
+    }
+
+    #[test]
+    fn heaps_tile_the_driver_window_without_overlap() {
+        let mut prev_end = KERNEL_UPPER_START;
+        for h in KERNEL_HEAPS {
+            assert!(h.start >= prev_end);
+            assert!(h.end <= KERNEL_UPPER_END);
+            assert!(h.prot.fw_access() != pte::Access::None);
+            prev_end = h.end;
+        }
+        assert_eq!(KERNEL_PRIVATE.start, KERNEL_UPPER_START);
+        assert!(KERNEL_PRIVATE.prot.is_cached_noncoherent() && KERNEL_PRIVATE.garbage_collected);
+        assert!(KERNEL_GPU_RO_SHARED.garbage_collected);
+        assert_eq!(KERNEL_GPU_RO_SHARED.prot.gpu_access(), pte::Access::Read);
+        assert_eq!(KERNEL_GPU_SHARED.prot.gpu_access(), pte::Access::ReadWrite);
+    }
+
+    #[test]
+    fn grows_by_steps_on_demand() -> Result {
+        let mut h = heap(KERNEL_SHARED, u64::MAX)?;
+        assert_eq!(h.backed(), 0);
+        let a = h.alloc(0x10, 1)?;
+        assert_eq!(
+            a,
+            HeapAlloc {
+                va: KERNEL_SHARED.start,
+                size: 0x80
+            }
+        );
+        assert_eq!(h.backed(), MIB);
+        let b = h.alloc(0x100, 0x1000)?;
+        assert_eq!(b.va, KERNEL_SHARED.start + 0x1000);
+        // Larger than a step: grows by whole steps past the current end.
+        let c = h.alloc(3 * MIB, 0x4000)?;
+        assert_eq!(c.va, KERNEL_SHARED.start + 0x4000);
+        assert_eq!(h.backed(), 4 * MIB);
+        assert_eq!(
+            &h.backing().grown[..],
+            &[
+                (KERNEL_SHARED.start, MIB),
+                (KERNEL_SHARED.start + MIB, 3 * MIB)
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn frees_are_reused_first_fit_and_merge() -> Result {
+        let mut h = heap(KERNEL_GPU_SHARED, u64::MAX)?;
+        let a = h.alloc(0x100, 1)?;
+        let b = h.alloc(0x100, 1)?;
+        let c = h.alloc(0x100, 1)?;
+        h.free(b)?;
+        assert_eq!(h.alloc(0x80, 1)?.va, b.va);
+        h.free(a)?;
+        h.free(c)?;
+        // c and the tail of b merged with the rest; a stays apart (b's head is in use).
+        assert_eq!(h.free.len(), 2);
+        assert_eq!(h.free_bytes(), 64 * KIB - 0x80);
+        Ok(())
+    }
+
+    #[test]
+    fn garbage_waits_for_a_flush() -> Result {
+        let mut h = heap(KERNEL_PRIVATE, u64::MAX)?;
+        let a = h.alloc(0x200, 1)?;
+        h.free(a)?;
+        assert_eq!(h.garbage_bytes(), 0x200);
+        // Not reused before the flush.
+        assert_ne!(h.alloc(0x200, 1)?.va, a.va);
+        h.collect_garbage()?;
+        assert_eq!(h.garbage_bytes(), 0);
+        assert_eq!(h.alloc(0x200, 1)?.va, a.va);
+        Ok(())
+    }
+
+    #[test]
+    fn kernel_backing_maps_through_the_kernel_context() -> Result {
+        let (alloc, reg) = TestAlloc::new()?;
+        let root = alloc.alloc_table()?;
+        let ttb1 = root.phys();
+        let cfg = UatConfig {
+            oas: 42,
+            user_sees_kernel: false,
+            robust_isolation: false,
+        };
+        let handoff = Handoff::init(TestMem::new(handoff::SIZE)?, 1000);
+        let uat = Uat::new(
+            alloc,
+            root,
+            handoff,
+            Ttbat::new(TestMem::new(ttbat::SIZE)?),
+            cfg,
+        )?;
+        let mut h = Heap::new(KERNEL_GPU_SHARED, KernelBacking::new(uat))?;
+        let a = h.alloc(0x100, 1)?;
+        assert_eq!(a.va, KERNEL_GPU_SHARED.start);
+        // 64 KiB of growth = four 16 KiB blocks, each mapped where the heap says.
+        let pages = h.backing().pages();
+        assert_eq!(pages.len(), 4);
+        let mut va = a.va;
+        for p in pages {
+            assert_eq!(p.phys_addr() % pte::PAGE_SIZE, 0);
+            let want = pte::page_desc(p.phys_addr(), KERNEL_GPU_SHARED.prot, Scope::Global);
+            assert_eq!(reg.walk(ttb1, va), Some(want));
+            va += pte::PAGE_SIZE;
+        }
+        assert_eq!(reg.walk(ttb1, va), None);
+        Ok(())
+    }
+
+    #[test]
+    fn exhaustion_and_failed_growth() -> Result {
+        // Growth fails: the heap stays empty and usable.
+        let mut h = heap(KERNEL_RO_SHARED, 0)?;
+        assert_eq!(h.alloc(0x80, 1), Err(ENOMEM));
+        assert_eq!(h.backed(), 0);
+        // A range exhausted: ENOSPC.
+        let tiny = HeapSpec {
+            end: KERNEL_RO_SHARED.start + 128 * KIB,
+            ..KERNEL_RO_SHARED
+        };
+        let mut h = heap(tiny, u64::MAX)?;
+        h.alloc(100 * KIB, 1)?;
+        assert_eq!(h.alloc(64 * KIB, 1), Err(ENOSPC));
+        assert!(h.alloc(16 * KIB, 1).is_ok());
+        assert_eq!(h.backed(), 128 * KIB);
+        assert_eq!(h.alloc(0, 1), Err(EINVAL));
+        assert_eq!(h.alloc(0x80, 3), Err(EINVAL));
+        Ok(())
+    }
+}

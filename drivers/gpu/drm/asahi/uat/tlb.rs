@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+
+//! GPU TLB maintenance: the one place with an architecture seam.
+//!
+//! On Apple SoCs the GPU and its firmware coprocessor snoop the CPU's outer-shareable TLB
+//! invalidations, so the driver invalidates GPU translations with ordinary `tlbi …os`
+//! instructions, tagged with the context's ASID (= TTBAT slot; 0 for kernel mappings), each
+//! batch followed by `dsb sy` (asahi-driver-facts §6.5; herrnst/linux-asahi:
+//! drivers/gpu/drm/asahi/mem.rs). The instruction encodings are the Arm ARM's
+//! (`OP_TLBI_*` in arch/arm64/include/asm/sysreg.h); they are emitted as `sys` so the
+//! assembler needs no TLB-range target feature.
+//!
+//! The seam is chosen by architecture, never by a simulation switch:
+//!
+//! - `CONFIG_ARM64`: the requests below turn into TLBI instructions.
+//! - everything else (`CONFIG_UML`, and `COMPILE_TEST` builds that can never bind a GPU):
+//!   there is no broadcast TLBI, so each request must be forwarded to the simulated GPU,
+//!   which keeps a real TLB and reports a missed invalidation instead of hiding it. The
+//!   device-model transport does not exist yet: until it is wired into [`forward`], requests
+//!   are counted as *unforwarded* ([`unforwarded`]) and a warning is printed once. Nothing
+//!   here pretends an invalidation happened.
+//!
+//! Whatever the architecture, the request is validated and encoded the same way, so the
+//! encodings and the range decomposition are tested by KUnit on UML too.
+
+use super::pte;
+
+/// An ASID: the TTBAT slot of the context (0 = kernel).
+pub(crate) type Asid = u16;
+
+/// One invalidation request, as the driver makes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// Everything, every context.
+    All,
+    /// Every translation of one context.
+    Asid(Asid),
+    /// The pages of `[va, va + size)` in one context.
+    Range {
+        /// Context.
+        asid: Asid,
+        /// First byte, 16 KiB aligned.
+        va: u64,
+        /// Length in bytes, a multiple of 16 KiB.
+        size: u64,
+    },
+}
+
+/// One TLBI instruction and its operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tlbi {
+    /// `tlbi vmalle1os`.
+    VmallE1Os,
+    /// `tlbi aside1os, x`.
+    AsidE1Os(u64),
+    /// `tlbi vae1os, x`.
+    VaE1Os(u64),
+    /// `tlbi rvae1os, x`.
+    RvaE1Os(u64),
+}
+
+/// Translation granule field of a range TLBI: 16 KiB.
+const TG_16K: u64 = 2;
+/// Largest `NUM + 1` of a range TLBI.
+const RANGE_NUM_MAX: u64 = 32;
+/// Largest `SCALE` of a range TLBI.
+const RANGE_SCALE_MAX: u32 = 3;
+
+const fn asid_bits(asid: Asid) -> u64 {
+    (asid as u64) << 48
+}
+
+/// Operand of `tlbi aside1os`: the ASID in bits 63:48.
+pub(crate) const fn aside1os_arg(asid: Asid) -> u64 {
+    asid_bits(asid)
+}
+
+/// Operand of `tlbi vae1os`: ASID in bits 63:48, VA bits 55:12 in bits 43:0 (whatever the
+/// granule).
+pub(crate) const fn vae1os_arg(asid: Asid, va: u64) -> u64 {
+    asid_bits(asid) | ((va >> 12) & ((1 << 44) - 1))
+}
+
+/// Operand of `tlbi rvae1os` for `(num + 1) << (5 * scale + 1)` pages of 16 KiB from `va`:
+/// ASID 63:48, TG 47:46, SCALE 45:44, NUM 43:39, TTL 38:37 (0: any level), and the base in
+/// 16 KiB pages in 36:0.
+pub(crate) const fn rvae1os_arg(asid: Asid, va: u64, scale: u32, num: u64) -> u64 {
+    asid_bits(asid)
+        | (TG_16K << 46)
+        | ((scale as u64) << 44)
+        | (num << 39)
+        | ((va >> pte::PAGE_SHIFT) & ((1 << 37) - 1))
+}
+
+/// Pages covered by a range TLBI with `scale` and `num`.
+const fn range_pages(scale: u32, num: u64) -> u64 {
+    (num + 1) << (5 * scale + 1)
+}
+
+/// Iterator over the TLBI instructions of a [`Request`].
+///
+/// Ranges are cut greedily into the largest range operations that fit, a lone trailing page
+/// becoming a single-page operation; a range of 2^n pages up to 2^21 needs one instruction.
+pub(crate) struct Ops {
+    req: Request,
+    va: u64,
+    pages: u64,
+    done: bool,
+}
+
+impl Ops {
+    /// The instructions that carry out `req`.
+    pub(crate) fn new(req: Request) -> Self {
+        let (va, pages) = match req {
+            Request::Range { va, size, .. } => (va, size >> pte::PAGE_SHIFT),
+            _ => (0, 0),
+        };
+        Self {
+            req,
+            va,
+            pages,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for Ops {
+    type Item = Tlbi;
+
+    fn next(&mut self) -> Option<Tlbi> {
+        if self.done {
+            return None;
+        }
+        let asid = match self.req {
+            Request::All => {
+                self.done = true;
+                return Some(Tlbi::VmallE1Os);
+            }
+            Request::Asid(asid) => {
+                self.done = true;
+                return Some(Tlbi::AsidE1Os(aside1os_arg(asid)));
+            }
+            Request::Range { asid, .. } => asid,
+        };
+        if self.pages == 0 {
+            self.done = true;
+            return None;
+        }
+        if self.pages == 1 {
+            self.done = true;
+            return Some(Tlbi::VaE1Os(vae1os_arg(asid, self.va)));
+        }
+        let mut scale = RANGE_SCALE_MAX;
+        while range_pages(scale, 0) > self.pages {
+            scale -= 1;
+        }
+        let count = (self.pages / range_pages(scale, 0)).min(RANGE_NUM_MAX);
+        let op = Tlbi::RvaE1Os(rvae1os_arg(asid, self.va, scale, count - 1));
+        let covered = range_pages(scale, count - 1);
+        self.pages -= covered;
+        self.va = self.va.wrapping_add(covered << pte::PAGE_SHIFT);
+        Some(op)
+    }
+}
+
+/// Checks a request: a range must be non-empty and 16 KiB aligned.
+fn check(req: &Request) -> bool {
+    match *req {
+        Request::Range { va, size, .. } => {
+            let mask = pte::PAGE_SIZE - 1;
+            size != 0 && va & mask == 0 && size & mask == 0
+        }
+        _ => true,
+    }
+}
+
+/// Invalidates the GPU TLB as `req` says and waits for completion.
+///
+/// A malformed range (empty or unaligned, a driver bug) is widened to the whole ASID rather
+/// than skipped, with a warning: a missed invalidation is a security bug, an extra one is not.
+pub(crate) fn invalidate(req: Request) {
+    let req = if check(&req) {
+        req
+    } else {
+        kernel::pr_warn!(
+            "asahi: bad TLB invalidation {:?}, flushing the context\n",
+            req
+        );
+        match req {
+            Request::Range { asid, .. } => Request::Asid(asid),
+            other => other,
+        }
+    };
+    arch::issue(req);
+}
+
+#[cfg(CONFIG_ARM64)]
+mod arch {
+    use super::{
+        Ops,
+        Request,
+        Tlbi, //
+    };
+    use core::arch::asm;
+
+    /// Issues the instructions of `req` between two `dsb sy`: the first makes the page-table
+    /// writes visible to the GPU's walker before anything is invalidated, the second waits
+    /// until every invalidation has completed.
+    pub(super) fn issue(req: Request) {
+        // SAFETY: `dsb sy` only orders memory accesses. Not marked `nomem`, so it is also a
+        // compiler barrier for the page-table stores before it.
+        unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+        for op in Ops::new(req) {
+            match op {
+                // SAFETY: TLB invalidations drop cached translations and touch no memory the
+                // compiler knows about; the CPU re-walks its own tables on demand.
+                Tlbi::VmallE1Os => unsafe {
+                    asm!("sys #0, c8, c1, #0", options(nostack, preserves_flags))
+                },
+                // SAFETY: As above.
+                Tlbi::AsidE1Os(x) => unsafe {
+                    asm!("sys #0, c8, c1, #2, {x}", x = in(reg) x, options(nostack, preserves_flags))
+                },
+                // SAFETY: As above.
+                Tlbi::VaE1Os(x) => unsafe {
+                    asm!("sys #0, c8, c1, #1, {x}", x = in(reg) x, options(nostack, preserves_flags))
+                },
+                // SAFETY: As above. Range TLBI (FEAT_TLBIRANGE) exists on every Apple core
+                // this driver supports.
+                Tlbi::RvaE1Os(x) => unsafe {
+                    asm!("sys #0, c8, c5, #1, {x}", x = in(reg) x, options(nostack, preserves_flags))
+                },
+            }
+        }
+        // SAFETY: As for the first barrier.
+        unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+    }
+}
+
+#[cfg(not(CONFIG_ARM64))]
+mod arch {
+    use super::Request;
+    use core::sync::atomic::{
+        AtomicBool,
+        AtomicU64,
+        Ordering, //
+    };
+
+    /// Requests that reached no device model.
+    pub(super) static UNFORWARDED: AtomicU64 = AtomicU64::new(0);
+    static WARNED: AtomicBool = AtomicBool::new(false);
+
+    /// Hands `req` to the simulated GPU.
+    ///
+    /// The device-model integration (the virtio transport to `tools/agx-model`) fills this
+    /// in: it must deliver `req` and return only once the model has applied it. Until then
+    /// the request is counted as unforwarded, so no test can mistake it for an
+    /// invalidation that happened.
+    pub(super) fn issue(req: Request) {
+        UNFORWARDED.fetch_add(1, Ordering::Relaxed);
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            kernel::pr_warn!(
+                "asahi: no GPU model to forward TLB invalidations to ({:?})\n",
+                req
+            );
+        }
+    }
+}
+
+/// Number of invalidation requests that could not be forwarded to a device model (machines
+/// without broadcast TLBI only).
+#[cfg(not(CONFIG_ARM64))]
+pub(crate) fn unforwarded() -> u64 {
+    arch::UNFORWARDED.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(CONFIG_DRM_ASAHI_KUNIT_TEST)]
+#[kernel::prelude::kunit_tests(asahi_uat_tlb)]
+mod tests {
+    use super::*;
+
+    const PG: u64 = pte::PAGE_SIZE;
+
+    /// Decodes a range operand back into (asid, first page, pages).
+    fn decode_range(x: u64) -> (Asid, u64, u64) {
+        assert_eq!((x >> 46) & 3, TG_16K);
+        assert_eq!((x >> 37) & 3, 0);
+        let scale = ((x >> 44) & 3) as u32;
+        let num = (x >> 39) & 31;
+        (
+            (x >> 48) as Asid,
+            x & ((1 << 37) - 1),
+            range_pages(scale, num),
+        )
+    }
+
+    /// Checks that the operations of a range request cover exactly its pages, in order.
+    fn covers(asid: Asid, va: u64, pages: u64) -> usize {
+        let mut next = va;
+        let mut left = pages;
+        let mut n = 0;
+        for op in Ops::new(Request::Range {
+            asid,
+            va,
+            size: pages * PG,
+        }) {
+            n += 1;
+            let count = match op {
+                Tlbi::VaE1Os(x) => {
+                    assert_eq!(x, vae1os_arg(asid, next));
+                    1
+                }
+                Tlbi::RvaE1Os(x) => {
+                    let (a, base, count) = decode_range(x);
+                    assert_eq!(a, asid);
+                    assert_eq!(base, (next >> 14) & ((1 << 37) - 1));
+                    count
+                }
+                _ => panic!("unexpected op"),
+            };
+            assert!(count <= left);
+            next = next.wrapping_add(count * PG);
+            left -= count;
+        }
+        assert_eq!(left, 0);
+        n
+    }
+
+    #[test]
+    fn operand_encodings() {
+        assert_eq!(aside1os_arg(5), 0x0005_0000_0000_0000);
+        assert_eq!(vae1os_arg(3, 0x1234_4000), 0x0003_0000_0001_2344);
+        // Upper-half VA: bits 55:12 kept, 63:56 dropped.
+        assert_eq!(vae1os_arg(0, 0xffff_ffa0_0000_4000), 0x0000_0fff_fa00_0004);
+        // 2 pages at 16 KiB page 1: TG=2, SCALE=0, NUM=0, base 1.
+        assert_eq!(rvae1os_arg(1, 0x4000, 0, 0), 0x0001_8000_0000_0001);
+        // 1 GiB = 65536 pages = (0 + 1) << 16: SCALE=3, NUM=0.
+        assert_eq!(rvae1os_arg(0, 0, 3, 0), 0x0000_b000_0000_0000);
+        assert_eq!(range_pages(3, 31), 1 << 21);
+    }
+
+    #[test]
+    fn whole_context_requests_are_one_instruction() {
+        let mut ops = Ops::new(Request::All);
+        assert_eq!(ops.next(), Some(Tlbi::VmallE1Os));
+        assert_eq!(ops.next(), None);
+        let mut ops = Ops::new(Request::Asid(63));
+        assert_eq!(ops.next(), Some(Tlbi::AsidE1Os(63 << 48)));
+        assert_eq!(ops.next(), None);
+    }
+
+    #[test]
+    fn ranges_are_covered_exactly() {
+        assert_eq!(covers(1, 0x4000, 1), 1);
+        assert_eq!(covers(1, 0x4000, 2), 1);
+        assert_eq!(covers(1, 0x4000, 3), 2);
+        assert_eq!(covers(2, 0x10_0000_0000, 1 << 16), 1); // 1 GiB
+        assert_eq!(covers(2, 0x10_0000_0000, 1 << 21), 1); // 32 GiB, largest single op
+        assert!(covers(2, 0x10_0000_0000 + PG, (1 << 16) + 1) <= 3);
+        for pages in 1..200 {
+            covers(7, 0x7f_0000_0000, pages);
+        }
+        // A whole 39-bit half (2^25 pages) takes 16 of the largest operations.
+        assert_eq!(covers(0, 0, 1 << 25), 16);
+        covers(0, 0xffff_ffa0_0000_0000, 12345);
+    }
+
+    #[test]
+    fn malformed_ranges_are_checked() {
+        assert!(check(&Request::Range {
+            asid: 1,
+            va: 0x4000,
+            size: PG
+        }));
+        assert!(!check(&Request::Range {
+            asid: 1,
+            va: 0x4000,
+            size: 0
+        }));
+        assert!(!check(&Request::Range {
+            asid: 1,
+            va: 0x4001,
+            size: PG
+        }));
+        assert!(!check(&Request::Range {
+            asid: 1,
+            va: 0x4000,
+            size: 0x1000
+        }));
+    }
+
+    #[cfg(not(CONFIG_ARM64))]
+    #[test]
+    fn requests_without_a_model_are_not_silently_dropped() {
+        let before = unforwarded();
+        invalidate(Request::Asid(1));
+        invalidate(Request::Range {
+            asid: 1,
+            va: 0x4000,
+            size: PG,
+        });
+        assert_eq!(unforwarded(), before + 2);
+    }
+}
