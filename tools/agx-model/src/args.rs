@@ -143,6 +143,11 @@ pub struct AgxArgs {
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub handoff: Option<u64>,
 
+    /// Physical address of the `ttbs` reserved region (the TTBAT the GPU MMU walks from)
+    /// [default: none, or the --dt-layout file's].
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub ttbs: Option<u64>,
+
     /// RTKit versions the firmware's HELLO offers, MIN:MAX.
     #[arg(long, value_name = "MIN:MAX", default_value = "11:12", value_parser = parse_versions)]
     pub rtkit_version: (u16, u16),
@@ -184,6 +189,7 @@ mod tests {
         .unwrap();
         assert_eq!(a.soc, Some(SocArg::T6022));
         assert_eq!(a.handoff, Some(0x3000_4000));
+        assert_eq!(a.ttbs, None);
         assert!(!a.strict);
         assert_eq!(a.fault, Some(FaultArg::BadRtkitVersion));
         assert_eq!(a.system_endpoints.len(), 3);

@@ -5,7 +5,7 @@
 //! kernel was told about.
 //!
 //! Fields used: `soc`, `blocks.{sgx,asc,mbox}.{base,size}` (simulated physical addresses) and
-//! `regions.handoff.base`. The blocks must satisfy [`Layout::validate`]; in particular they
+//! `regions.{handoff,ttbs}.base`. The blocks must satisfy [`Layout::validate`]; in particular they
 //! must lie in the first 16 MiB of the window, which UML's `logic_iomem` can address (see
 //! [`crate::layout`]). A file that keeps the real relative placement (asc 0x240_0000 above
 //! sgx) is refused with that explanation rather than served wrongly.
@@ -65,6 +65,8 @@ pub struct DtLayout {
     pub layout: Layout,
     /// Physical address of the handoff region.
     pub handoff: Option<u64>,
+    /// Physical address of the TTBAT (`ttbs` region).
+    pub ttbs: Option<u64>,
 }
 
 impl DtLayout {
@@ -99,6 +101,7 @@ impl DtLayout {
             soc,
             layout,
             handoff: f.regions.get("handoff").map(|s| s.base),
+            ttbs: f.regions.get("ttbs").map(|s| s.base),
         })
     }
 
@@ -120,7 +123,8 @@ mod tests {
                "blocks": {{"asc": {{"base": {asc}, "size": 262144, "real_base": 8696889344}},
                           "sgx": {{"base": 268435456, "size": 16777216, "real_base": 8657043456}},
                           "mbox": {{"base": {mbox}, "size": 16384, "real_base": 8696922112}}}},
-               "regions": {{"handoff": {{"base": 805322752, "size": 16384}}}}}}"#
+               "regions": {{"handoff": {{"base": 805322752, "size": 16384}},
+                           "ttbs": {{"base": 805306368, "size": 16384}}}}}}"#
         )
     }
 
@@ -130,6 +134,7 @@ mod tests {
         assert_eq!(d.soc, Soc::T8112);
         assert_eq!(d.layout, Layout::default());
         assert_eq!(d.handoff, Some(0x3000_4000));
+        assert_eq!(d.ttbs, Some(0x3000_0000));
     }
 
     #[test]

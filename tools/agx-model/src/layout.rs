@@ -42,13 +42,16 @@
 //! | asc | 0x40_0000 | 0x1040_0000 | 0x4_0000 (the driver maps 0x4000) |
 //! | mbox | 0x40_8000 | 0x1040_8000 | 0x4000 (inside asc, as on hardware) |
 //! | irqctl (model only) | 0xff_f000 | 0x10ff_f000 | 0x1000 |
+//! | tlbi (model only) | 0xff_e000 | 0x10ff_e000 | 0x1000 |
 //!
-//! Decoding is most specific first: irqctl, mbox, asc, then sgx. Because the blocks overlap, a
+//! Decoding is most specific first: irqctl, tlbi, mbox, asc, then sgx. Because the blocks overlap, a
 //! driver that requests the whole sgx resource conflicts with the mailbox driver's request of
 //! its own; the simulated device tree or the driver must allow for that.
 //!
 //! `irqctl` is not hardware: it lets the kernel-side interrupt glue read the four mailbox
-//! interrupt levels and ask for a level to be re-sent (see [`crate::mmio`]).
+//! interrupt levels and ask for a level to be re-sent (see [`crate::mmio`]). `tlbi` is not
+//! hardware either: UML's stand-in for the arm64 TLBI broadcast, plus a UAT probe for tests
+//! (see [`crate::tlbi`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -71,11 +74,19 @@ pub enum Region {
     Mbox,
     /// Model-only interrupt-level registers for the kernel's interrupt glue.
     IrqCtl,
+    /// Model-only TLB-invalidation forwarding and UAT probe registers ([`crate::tlbi`]).
+    Tlbi,
 }
 
 impl Region {
     /// Every region, in decode priority order (most specific first).
-    pub const ALL: [Region; 4] = [Region::IrqCtl, Region::Mbox, Region::Asc, Region::Sgx];
+    pub const ALL: [Region; 5] = [
+        Region::IrqCtl,
+        Region::Tlbi,
+        Region::Mbox,
+        Region::Asc,
+        Region::Sgx,
+    ];
 
     /// The short name used in traces (`asc+0x44`).
     pub fn name(self) -> &'static str {
@@ -84,6 +95,7 @@ impl Region {
             Region::Asc => "asc",
             Region::Mbox => "mbox",
             Region::IrqCtl => "irqctl",
+            Region::Tlbi => "tlbi",
         }
     }
 }
@@ -120,7 +132,7 @@ pub enum LayoutError {
     #[error("layout entry {0:?} is not NAME=OFFSET[:SIZE]")]
     Syntax(String),
     /// Unknown block name.
-    #[error("unknown layout block {0:?} (sgx, asc, mbox, irqctl)")]
+    #[error("unknown layout block {0:?} (sgx, asc, mbox, irqctl, tlbi)")]
     UnknownBlock(String),
     /// A number did not parse.
     #[error("bad number {0:?} in layout")]
@@ -134,6 +146,9 @@ pub enum LayoutError {
     /// irqctl must not hide asc or mailbox registers.
     #[error("irqctl must not overlap asc's first 0x4000 bytes or mbox")]
     IrqCtlOverlap,
+    /// tlbi must not hide asc, mailbox or irqctl registers.
+    #[error("tlbi must not overlap asc's first 0x4000 bytes, mbox or irqctl")]
+    TlbiOverlap,
 }
 
 /// The whole address plan.
@@ -147,6 +162,8 @@ pub struct Layout {
     pub mbox: Block,
     /// Model-only interrupt-level block.
     pub irqctl: Block,
+    /// Model-only TLB-invalidation and probe block.
+    pub tlbi: Block,
 }
 
 impl Default for Layout {
@@ -168,6 +185,10 @@ impl Default for Layout {
                 offset: 0xff_f000,
                 size: 0x1000,
             },
+            tlbi: Block {
+                offset: 0xff_e000,
+                size: 0x1000,
+            },
         }
     }
 }
@@ -180,6 +201,7 @@ impl Layout {
             Region::Asc => self.asc,
             Region::Mbox => self.mbox,
             Region::IrqCtl => self.irqctl,
+            Region::Tlbi => self.tlbi,
         }
     }
 
@@ -189,6 +211,7 @@ impl Layout {
             Region::Asc => &mut self.asc,
             Region::Mbox => &mut self.mbox,
             Region::IrqCtl => &mut self.irqctl,
+            Region::Tlbi => &mut self.tlbi,
         }
     }
 
@@ -223,13 +246,25 @@ impl Layout {
         if self.irqctl.overlaps(&asc_regs) || self.irqctl.overlaps(&self.mbox) {
             return Err(LayoutError::IrqCtlOverlap);
         }
+        if self.tlbi.overlaps(&asc_regs)
+            || self.tlbi.overlaps(&self.mbox)
+            || self.tlbi.overlaps(&self.irqctl)
+        {
+            return Err(LayoutError::TlbiOverlap);
+        }
         Ok(())
     }
 
     /// One line per block, for the device-tree generator and for humans.
     pub fn describe(&self) -> String {
         let mut s = String::new();
-        for r in [Region::Sgx, Region::Asc, Region::Mbox, Region::IrqCtl] {
+        for r in [
+            Region::Sgx,
+            Region::Asc,
+            Region::Mbox,
+            Region::IrqCtl,
+            Region::Tlbi,
+        ] {
             let b = self.block(r);
             s.push_str(&format!(
                 "{:<6} phys=0x{:08x} size=0x{:x} window+0x{:x}\n",
@@ -296,6 +331,15 @@ mod tests {
         assert_eq!(l.decode(0x40_8110), Some((Region::Mbox, 0x110)));
         assert_eq!(l.decode(0xd0_4000), Some((Region::Sgx, 0xd0_4000)));
         assert_eq!(l.decode(0xff_f004), Some((Region::IrqCtl, 4)));
+        assert_eq!(l.decode(0xff_e008), Some((Region::Tlbi, 8)));
+        assert_eq!(
+            "tlbi=0xfff800:0x1000".parse::<Layout>(),
+            Err(LayoutError::OutOfWindow(Region::Tlbi, 0xfff800, 0x1000))
+        );
+        assert_eq!(
+            "tlbi=0xfff000".parse::<Layout>(),
+            Err(LayoutError::TlbiOverlap)
+        );
         assert_eq!(l.decode(0x100_0000), None);
         assert_eq!(l.phys(Region::Mbox), 0x1040_8000);
     }

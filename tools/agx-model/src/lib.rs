@@ -19,6 +19,7 @@
 //! * [`mmio`]: the device: routing, the firmware reacting, interrupt edges, faults;
 //! * [`uat`]: the GPU MMU page-table walker; [`tlb`]: its TLB and the stale-translation
 //!   oracle;
+//! * [`tlbi`]: the model-only block that receives TLB invalidations and runs UAT probes;
 //! * [`strict`]: what is refused; [`trace`]: the greppable trace;
 //! * [`pcidev`]: the virtio_pcidev wire format; [`vhu_agx`]: the vhost-user backend;
 //! * [`args`]: the command line; [`dt_layout`]: reading the device-tree generator's layout.
@@ -36,6 +37,7 @@ pub mod rtkit;
 pub mod soc;
 pub mod strict;
 pub mod tlb;
+pub mod tlbi;
 pub mod trace;
 pub mod uat;
 pub mod vhu_agx;
@@ -120,18 +122,24 @@ impl TryFrom<AgxArgs> for Config {
         system_endpoints.sort_unstable();
         system_endpoints.dedup();
         let soc_arg: Option<Soc> = a.soc.map(Into::into);
-        let (soc, layout, handoff) = match &a.dt_layout {
+        let (soc, layout, handoff, ttbs) = match &a.dt_layout {
             Some(path) => {
                 let dt = DtLayout::load(path).map_err(Error::DtLayout)?;
                 if let Some(s) = soc_arg.filter(|s| *s != dt.soc) {
                     return Err(Error::SocMismatch(s, dt.soc));
                 }
-                (dt.soc, dt.layout, a.handoff.or(dt.handoff))
+                (
+                    dt.soc,
+                    dt.layout,
+                    a.handoff.or(dt.handoff),
+                    a.ttbs.or(dt.ttbs),
+                )
             }
             None => (
                 soc_arg.unwrap_or_default(),
                 a.layout.unwrap_or_default(),
                 a.handoff,
+                a.ttbs,
             ),
         };
         Ok(Config {
@@ -147,6 +155,7 @@ impl TryFrom<AgxArgs> for Config {
                     system_endpoints,
                 },
                 handoff,
+                ttbs,
             },
             trace: a.trace,
         })
@@ -167,7 +176,7 @@ pub fn start_backend(config: Config) -> Result<()> {
     };
     let mut trace = Trace::new(out);
     trace.line(format!(
-        "model soc={} strict={} fault={} rtkit={}..={} handoff={}",
+        "model soc={} strict={} fault={} rtkit={}..={} handoff={} ttbs={}",
         config.device.soc,
         config.device.strict,
         config.device.fault.map_or("none", |f| f.name()),
@@ -176,7 +185,11 @@ pub fn start_backend(config: Config) -> Result<()> {
         config
             .device
             .handoff
-            .map_or("none".into(), |h| format!("0x{h:x}"))
+            .map_or("none".into(), |h| format!("0x{h:x}")),
+        config
+            .device
+            .ttbs
+            .map_or("none".into(), |t| format!("0x{t:x}"))
     ));
     let device = Arc::new(Mutex::new(Device::new(config.device.clone(), trace)));
     let backend = VhostUserAgxBackend::new(device, OnViolation::Exit)

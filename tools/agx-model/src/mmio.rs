@@ -25,6 +25,15 @@
 //!
 //! The glue should write `RESAMPLE` when it unmasks a line (or read `LEVELS` and inject
 //! itself).
+//!
+//! # GPU MMU
+//!
+//! The device owns the UAT walker ([`crate::uat`]) and its TLB ([`crate::tlb`]). Invalidations
+//! arrive through the model-only `tlbi` block ([`crate::tlbi`], UML's stand-in for the arm64
+//! TLBI broadcast), which also runs test probes. Firmware stages translate through
+//! [`Device::fw_translate`], which in strict mode refuses a fault or a stale hit (the real
+//! firmware touching memory the driver did not map for it, or no longer maps, is a driver bug
+//! the test must see).
 
 use std::collections::VecDeque;
 
@@ -38,7 +47,10 @@ use crate::mailbox::{IrqLine, Mailbox, Message};
 use crate::rtkit::{Rtkit, RtkitConfig};
 use crate::soc::Soc;
 use crate::strict::{Checked, Violation};
+use crate::tlb::{Invalidate, Outcome, Tlb};
+use crate::tlbi::{self, Action, ProbeResult, TlbiRegs};
 use crate::trace::Trace;
+use crate::uat::{Access, Walker};
 
 /// `irqctl` LEVELS register.
 pub const IRQCTL_LEVELS: u64 = 0x0;
@@ -80,6 +92,8 @@ pub struct DeviceConfig {
     /// Physical address of the `handoff` reserved region, if the firmware should announce
     /// itself there at CPU start.
     pub handoff: Option<u64>,
+    /// Physical address of the TTBAT (`ttbs` reserved region), if the GPU MMU is to be used.
+    pub ttbs: Option<u64>,
 }
 
 impl Default for DeviceConfig {
@@ -91,6 +105,7 @@ impl Default for DeviceConfig {
             fault: None,
             rtkit: RtkitConfig::default(),
             handoff: None,
+            ttbs: None,
         }
     }
 }
@@ -112,6 +127,10 @@ pub struct Device {
     irqs: VecDeque<u32>,
     /// Violations seen in non-strict mode.
     violations: Vec<Violation>,
+    /// The GPU MMU's TLB.
+    tlb: Tlb,
+    /// The model-only `tlbi` block.
+    tlbi: TlbiRegs,
 }
 
 impl Device {
@@ -133,6 +152,8 @@ impl Device {
             levels: 0,
             irqs: VecDeque::new(),
             violations: Vec::new(),
+            tlb: Tlb::new(),
+            tlbi: TlbiRegs::new(),
         };
         // Lines high at reset (the two "empty" ones) are not announced: nothing can have
         // requested them yet, and an edge is only sent when a line rises after reset.
@@ -210,6 +231,7 @@ impl Device {
             Region::Asc => self.asc.read(off, size),
             Region::Mbox => self.mbox.read(off, size),
             Region::IrqCtl => self.read_irqctl(off, size),
+            Region::Tlbi => self.tlbi.read(off, size, self.tlb.len()),
         };
         let value = self.police(r, 0);
         if let Ok(v) = value {
@@ -254,6 +276,14 @@ impl Device {
                 }
             }
             Region::IrqCtl => self.write_irqctl(off, size, value)?,
+            Region::Tlbi => {
+                let r = self.tlbi.write(off, size, value);
+                match self.police(r, Action::None)? {
+                    Action::None => {}
+                    Action::Invalidate { op, arg, inv } => self.invalidate(op, arg, inv),
+                    Action::Probe { ctx, va, access } => self.probe(ctx, va, access)?,
+                }
+            }
         }
         self.update_irqs();
         Ok(())
@@ -313,6 +343,127 @@ impl Device {
                 self.police(Err(v), ())
             }
         }
+    }
+
+    /// The GPU MMU walker, if the TTBAT address is known.
+    fn walker(&self) -> Checked<Walker> {
+        let ttbat = self.cfg.ttbs.ok_or_else(|| {
+            Violation::Uat("GPU VA translation without a TTBAT address (--ttbs)".into())
+        })?;
+        Ok(Walker {
+            ttbat,
+            oas: self.cfg.soc.uat_oas(),
+        })
+    }
+
+    /// The TLB, for tests and reports.
+    pub fn tlb(&self) -> &Tlb {
+        &self.tlb
+    }
+
+    fn invalidate(&mut self, op: u32, arg: u64, inv: Invalidate) {
+        let dropped = self.tlb.invalidate(inv);
+        let what = match inv {
+            Invalidate::Va { asid, va } => format!(" asid={asid} va=0x{va:x}"),
+            Invalidate::Range { asid, start, end } => {
+                format!(" asid={asid} start=0x{start:x} end=0x{end:x}")
+            }
+            Invalidate::Asid(asid) => format!(" asid={asid}"),
+            Invalidate::All => String::new(),
+        };
+        self.trace.line(format!(
+            "tlbi op={} arg=0x{arg:x}{what} dropped={dropped}",
+            tlbi::op_name(op)
+        ));
+    }
+
+    /// Translates through the TLB and traces faults and stale hits; malformed tables and
+    /// unreachable memory are returned as violations (not policed).
+    fn translate(&mut self, ctx: u32, va: u64, access: Access) -> Checked<Outcome> {
+        let walker = self.walker()?;
+        let o = self.tlb.translate(&walker, &self.dma, ctx, va, access)?;
+        if let Some(line) = o.stale_line(ctx, va) {
+            self.trace.line(line);
+        }
+        match o {
+            Outcome::Fault(f) | Outcome::Stale { fault: Some(f), .. } => {
+                self.trace.line(f.trace_line())
+            }
+            _ => {}
+        }
+        Ok(o)
+    }
+
+    /// A firmware access to GPU VA `va` of context `ctx`: the physical address, or (strict) a
+    /// violation when the access faults or uses a stale translation. Not strict: a fault is
+    /// recorded and `None` returned; a stale hit is recorded and its address used, as on
+    /// hardware.
+    pub fn fw_translate(&mut self, ctx: u32, va: u64, write: bool) -> Checked<Option<u64>> {
+        let access = if write {
+            Access::FW_WRITE
+        } else {
+            Access::FW_READ
+        };
+        let r = self.translate(ctx, va, access);
+        let o = self.police(r.map(Some), None)?;
+        let (pa, problem) = match o {
+            None => return Ok(None),
+            Some(Outcome::Ok { pa }) => (Some(pa), None),
+            Some(Outcome::Fault(f)) => (None, Some(f.trace_line())),
+            Some(o @ Outcome::Stale { pa, fault, .. }) => {
+                (fault.is_none().then_some(pa), o.stale_line(ctx, va))
+            }
+        };
+        match problem {
+            Some(p) => self.police(Err(Violation::Uat(format!("firmware access: {p}"))), pa),
+            None => Ok(pa),
+        }
+    }
+
+    /// Runs a `tlbi` probe and stores its result for the registers.
+    fn probe(&mut self, ctx: u32, va: u64, access: Access) -> Checked<()> {
+        let r = self.translate(ctx, va, access);
+        let Some(o) = self.police(r.map(Some), None)? else {
+            self.tlbi.set_result(ProbeResult::default());
+            return Ok(());
+        };
+        let mut res = ProbeResult::default();
+        let pa = match o {
+            Outcome::Ok { pa } => {
+                res.status = tlbi::STATUS_OK;
+                Some(pa)
+            }
+            Outcome::Fault(f) => {
+                res.status = tlbi::STATUS_FAULT;
+                res.fault_info = f.fault_info(0);
+                None
+            }
+            Outcome::Stale { pa, fault, .. } => {
+                res.status = tlbi::STATUS_STALE;
+                res.fault_info = fault.map_or(0, |f| f.fault_info(0));
+                fault.is_none().then_some(pa)
+            }
+        };
+        if let Some(pa) = pa {
+            res.pa = pa;
+            if !access.write {
+                let r = self.dma.read_u64(pa);
+                res.data = self.police(r, 0)?;
+            }
+        }
+        let result = match res.status {
+            tlbi::STATUS_OK => format!("ok pa=0x{:x} data=0x{:x}", res.pa, res.data),
+            tlbi::STATUS_FAULT => format!("fault info=0x{:x}", res.fault_info),
+            _ => format!(
+                "stale pa=0x{:x} data=0x{:x} info=0x{:x}",
+                res.pa, res.data, res.fault_info
+            ),
+        };
+        self.trace.line(format!(
+            "uat probe ctx={ctx} va=0x{va:x} access={access} -> {result}"
+        ));
+        self.tlbi.set_result(res);
+        Ok(())
     }
 
     fn cpu_started(&mut self) -> Checked<()> {
@@ -675,5 +826,155 @@ mod tests {
         assert!(all[1..]
             .iter()
             .all(|m| rtkit::mgmt_type(m.msg0) == rtkit::MGMT_PONG));
+    }
+
+    mod uat_block {
+        use super::*;
+        use crate::tlbi::*;
+        use crate::uat::tests::{prot, Builder, TTBAT};
+        use crate::uat::PAGE_SIZE;
+        use vm_memory::{GuestAddress, GuestMemoryAtomic, GuestMemoryMmap};
+
+        const TLBI: u64 = 0xff_e000;
+        const KVA: u64 = 0xffff_ffa8_0000_4000;
+
+        /// A device with RAM 0..8 MiB, the TTBAT at TTBAT, and one firmware-shared kernel
+        /// page at KVA -> 0x40_0000 holding 0x1122; returns the leaf descriptor's address.
+        fn setup(strict: bool) -> (Device, u64) {
+            let mut d = dev(DeviceConfig {
+                ttbs: Some(TTBAT),
+                strict,
+                ..DeviceConfig::default()
+            });
+            let gm = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x80_0000)]).unwrap();
+            d.set_memory(GuestMemoryAtomic::new(gm));
+            let dma = d.dma().clone();
+            let mut b = Builder::new();
+            let root = b.root(&dma, 0, 1, 0);
+            let leaf = b.map(&dma, root, KVA, 0x40_0000 | prot(1, true, false, 2));
+            dma.write_u64(0x40_0008, 0x1122).unwrap();
+            (d, leaf)
+        }
+
+        fn probe(d: &mut Device, ctx: u32, va: u64, cmd: u64) -> Checked<(u64, u64, u64, u64)> {
+            d.write(TLBI + PROBE_VA, 8, va)?;
+            d.write(TLBI + PROBE_CTX, 4, ctx.into())?;
+            d.write(TLBI + PROBE_CMD, 4, cmd)?;
+            Ok((
+                d.read(TLBI + PROBE_STATUS, 4)?,
+                d.read(TLBI + PROBE_PA, 8)?,
+                d.read(TLBI + PROBE_FAULT, 8)?,
+                d.read(TLBI + PROBE_DATA, 8)?,
+            ))
+        }
+
+        fn tlbi(d: &mut Device, op: u32, arg: u64) -> Checked<()> {
+            d.write(TLBI + ARG0, 8, arg)?;
+            d.write(TLBI + OP, 4, op.into())
+        }
+
+        #[test]
+        fn unmap_without_invalidation_is_stale_with_it_a_fault() {
+            let (mut d, leaf) = setup(true);
+            assert_eq!(
+                probe(&mut d, 0, KVA + 8, 1).unwrap(),
+                (1, 0x40_0008, 0, 0x1122)
+            );
+            assert_eq!(d.read(TLBI + TLB_ENTRIES, 4).unwrap(), 1);
+            // The driver clears the PTE but does not invalidate.
+            d.dma().write_u64(leaf, 0).unwrap();
+            assert_eq!(
+                probe(&mut d, 0, KVA + 8, 1).unwrap(),
+                (3, 0x40_0008, 0, 0x1122)
+            );
+            assert!(d.trace().recent().any(|l| l
+                == "uat stale ctx=0 va=0xffffffa800004008 cached_pa=0x400000 \
+                    table=fault:translation@2 cached_pte=0xc000000040044b"));
+            // Now it invalidates the page (ASID 0, VA >> 12).
+            tlbi(&mut d, OP_VAE1OS, (KVA >> 12) & ((1 << 44) - 1)).unwrap();
+            assert_eq!(d.read(TLBI + COUNT, 4).unwrap(), 1);
+            assert_eq!(d.read(TLBI + TLB_ENTRIES, 4).unwrap(), 0);
+            let (status, pa, info, _) = probe(&mut d, 0, KVA + 8, 1).unwrap();
+            assert_eq!((status, pa), (2, 0));
+            assert_eq!(info & 0xf, 1, "valid, reason 0 unmapped");
+            assert_eq!((info >> 4) & 1, 1, "read");
+            assert_eq!((info >> 7) & 3, 2, "level");
+            assert_eq!((info >> 30) << 6, KVA & ((1 << 40) - 1), "64-byte units");
+            let recent: Vec<&str> = d.trace().recent().collect();
+            assert!(recent.contains(
+                &"tlbi op=vae1os arg=0xffffa800004 asid=0 va=0xffffffa800004000 dropped=1"
+            ));
+            assert!(recent.contains(&"uat fault ctx=0 va=0xffffffa800004008 level=2 kind=translation reason=unmapped access=fw-read"));
+            assert!(recent.iter().any(|l| l.starts_with(
+                "uat probe ctx=0 va=0xffffffa800004008 access=fw-read -> fault info=0x"
+            )));
+        }
+
+        #[test]
+        fn probes_check_rights_and_never_write() {
+            let (mut d, _) = setup(true);
+            // FW_SHARED_RW: firmware may write, the GPU may not even read.
+            assert_eq!(probe(&mut d, 0, KVA, 2).unwrap().0, 1);
+            assert_eq!(d.dma().read_u64(0x40_0000).unwrap(), 0);
+            let (status, _, info, _) = probe(&mut d, 0, KVA, 3).unwrap();
+            assert_eq!((status, (info >> 1) & 7), (2, 4), "no access");
+            // Range invalidation of two pages from KVA - 1 page drops it.
+            let arg = (2 << 46) | (((KVA - PAGE_SIZE) >> 14) & ((1 << 37) - 1));
+            tlbi(&mut d, OP_RVAE1OS, arg).unwrap();
+            assert_eq!(d.read(TLBI + TLB_ENTRIES, 4).unwrap(), 0);
+            probe(&mut d, 0, KVA, 1).unwrap();
+            tlbi(&mut d, OP_ASIDE1OS, 0).unwrap();
+            assert_eq!(
+                d.read(TLBI + TLB_ENTRIES, 4).unwrap(),
+                1,
+                "global entry kept"
+            );
+            tlbi(&mut d, OP_VMALLE1OS, 0).unwrap();
+            assert_eq!(d.read(TLBI + TLB_ENTRIES, 4).unwrap(), 0);
+            assert_eq!(d.read(TLBI + COUNT, 4).unwrap(), 3);
+        }
+
+        #[test]
+        fn strict_refusals() {
+            let (mut d, leaf) = setup(true);
+            assert!(matches!(tlbi(&mut d, 7, 0), Err(Violation::Tlbi(_))));
+            assert!(matches!(
+                tlbi(&mut d, OP_RVAE1OS, 1 << 46),
+                Err(Violation::Tlbi(_))
+            ));
+            // Firmware accesses: fine when mapped, refused when unmapped or stale.
+            assert_eq!(d.fw_translate(0, KVA, true).unwrap(), Some(0x40_0000));
+            assert!(matches!(
+                d.fw_translate(0, KVA + PAGE_SIZE, false),
+                Err(Violation::Uat(_))
+            ));
+            d.dma().write_u64(leaf, 0).unwrap();
+            assert!(matches!(
+                d.fw_translate(0, KVA, false),
+                Err(Violation::Uat(_))
+            ));
+            // A malformed descriptor is refused even for a probe.
+            d.dma()
+                .write_u64(leaf, 0x40_1000 | prot(1, true, false, 2))
+                .unwrap();
+            tlbi(&mut d, OP_VMALLE1OS, 0).unwrap();
+            assert!(matches!(probe(&mut d, 0, KVA, 1), Err(Violation::Uat(_))));
+            // No TTBAT configured.
+            let mut d = dev(DeviceConfig::default());
+            assert!(matches!(probe(&mut d, 0, KVA, 1), Err(Violation::Uat(_))));
+        }
+
+        #[test]
+        fn lenient_mode_records_and_continues() {
+            let (mut d, leaf) = setup(false);
+            assert_eq!(d.fw_translate(0, KVA + PAGE_SIZE, false).unwrap(), None);
+            assert_eq!(d.fw_translate(0, KVA, false).unwrap(), Some(0x40_0000));
+            d.dma().write_u64(leaf, 0).unwrap();
+            // Stale: recorded, the cached address still used as on hardware.
+            assert_eq!(d.fw_translate(0, KVA, false).unwrap(), Some(0x40_0000));
+            assert_eq!(d.violations().len(), 2);
+            tlbi(&mut d, 9, 0).unwrap();
+            assert_eq!(d.violations().len(), 3);
+        }
     }
 }

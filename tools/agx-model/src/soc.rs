@@ -127,6 +127,15 @@ impl Soc {
         }
     }
 
+    /// Output address size of the GPU MMU in bits: 40 on M1/M2, 42 on the Pro/Max/Ultra parts
+    /// (asahi-driver-facts.md §6.1).
+    pub fn uat_oas(self) -> u32 {
+        match self {
+            Soc::T8103 | Soc::T8112 => 40,
+            _ => 42,
+        }
+    }
+
     /// Number of dies.
     pub fn dies(self) -> u32 {
         match self {
