@@ -22,9 +22,14 @@
 //! | 0x28 | r/w 32 | `PROBE_CTX` | context (TTBAT slot 0..=63) for the probe |
 //! | 0x2c | w 32 | `PROBE_CMD` | 1 firmware read, 2 firmware write, 3 GPU read, 4 GPU write |
 //! | 0x30 | r 32 | `PROBE_STATUS` | 0 none yet, 1 ok, 2 fault, 3 stale |
-//! | 0x38 | r 64 | `PROBE_PA` | ok/stale: the physical address used, else 0 |
+//! | 0x38 | r 64 | `PROBE_PA` | ok/stale: the physical address used; 0 if the access faulted |
 //! | 0x40 | r 64 | `PROBE_FAULT` | fault (or stale with a permission fault): the `FAULT_INFO` value, else 0 |
-//! | 0x48 | r 64 | `PROBE_DATA` | ok/stale read: the u64 at `PROBE_PA`, else 0 |
+//! | 0x48 | r 64 | `PROBE_DATA` | ok/stale read: the little-endian u64 at `PROBE_PA`, else 0 |
+//!
+//! `PROBE_FAULT` uses the G13/G14G `FAULT_INFO` layout (asahi-driver-facts.md §7.7): bit 0
+//! valid, 3:1 reason (0 unmapped or address size, 1 access flag, 2 write-only, 3 read-only,
+//! 4 no access), 4 read, 8:7 level, 16:9 unit (0: the probe is no GPU unit), 22:17 context,
+//! 63:30 VA bits 39:6.
 //!
 //! Operands (`ARG0`), with the 16 KiB granule:
 //!
@@ -391,6 +396,15 @@ mod tests {
                 asid: 0,
                 start: last,
                 end: 0
+            })
+        );
+        // The README's trace example.
+        assert_eq!(
+            decode(OP_RVAE1OS, 0x801f_fea0_0000),
+            Ok(Invalidate::Range {
+                asid: 0,
+                start: 0xffff_ffa8_0000_0000,
+                end: 0xffff_ffa8_0000_8000
             })
         );
         for tg in [0, 1, 3] {

@@ -197,3 +197,42 @@ fn memory_must_be_set_before_requests() {
     assert_ne!(backend.features() & (1 << 32), 0, "VIRTIO_F_VERSION_1");
     assert_ne!(backend.features() & (1 << 30), 0, "PROTOCOL_FEATURES");
 }
+
+#[test]
+fn tlbi_block_reports_stale_then_fault_over_the_transport() {
+    const TLBI: u64 = 0xff_e000;
+    const TTBAT: u64 = 0x30_0000;
+    const KVA: u64 = 0xffff_ffa8_0000_0000;
+    let cfg = DeviceConfig {
+        ttbs: Some(TTBAT),
+        ..DeviceConfig::default()
+    };
+    let mut g = guest(cfg);
+    // Context 0 TTB1 -> L0 at 0x31_0000 -> L1 at 0x31_4000 -> L2 at 0x31_8000 -> page 0x38_0000
+    // (FW_SHARED_RW: AP 1, UXN, uncached, AF, GPU).
+    let w = |g: &mut Guest<InProcess>, a: u64, v: u64| g.gm.write_obj(v, GuestAddress(a)).unwrap();
+    w(&mut g, TTBAT + 8, 0x31_0000 | 1);
+    let va = KVA & ((1 << 39) - 1);
+    w(&mut g, 0x31_0000 + 8 * ((va >> 36) & 7), 0x31_4000 | 3);
+    w(&mut g, 0x31_4000 + 8 * ((va >> 25) & 0x7ff), 0x31_8000 | 3);
+    let leaf = 0x31_8000 + 8 * ((va >> 14) & 0x7ff);
+    w(
+        &mut g,
+        leaf,
+        0x38_0000 | 3 | (2 << 2) | (1 << 6) | (1 << 10) | (3 << 54),
+    );
+    w(&mut g, 0x38_0000, 0xfeed);
+    let probe = |g: &mut Guest<InProcess>| {
+        g.write(TLBI + 0x20, 8, KVA);
+        g.write(TLBI + 0x28, 4, 0);
+        g.write(TLBI + 0x2c, 4, 1);
+        (g.read(TLBI + 0x30, 4), g.read(TLBI + 0x48, 8))
+    };
+    assert_eq!(probe(&mut g), (1, 0xfeed));
+    w(&mut g, leaf, 0);
+    assert_eq!(probe(&mut g), (3, 0xfeed));
+    g.write(TLBI, 8, (KVA >> 12) & ((1 << 44) - 1));
+    g.write(TLBI + 0x8, 4, 1);
+    assert_eq!(g.read(TLBI + 0x10, 4), 1);
+    assert_eq!(probe(&mut g).0, 2);
+}
