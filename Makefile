@@ -23,7 +23,7 @@ RUN := scripts/in-root.sh $(ROOT)
 SRC := /src
 endif
 
-.PHONY: tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
+.PHONY: fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
 
 all: kernel-arm64 kernel-um
 
@@ -49,6 +49,10 @@ kernel-arm64: tree fwgen-bin
 clippy: kernel-arm64
 	@$(RUN) $(SRC)/scripts/kbuild.sh arm64 CLIPPY=1
 
+# rustfmt over this repo's kernel Rust, with the kernel tree's rules.
+fmt-check: tree
+	@$(RUN) $(SRC)/scripts/fmt-check.sh
+
 kunit: kernel-um
 	@$(RUN) $(SRC)/scripts/kunit.sh
 
@@ -73,6 +77,10 @@ model-bin:
 run: kernel-um model-bin
 	@scripts/sim.sh $(SOC) $(FW) || true
 	@tools/testing/sim/report.sh $(SOC) $(FW)
+
+# Inject firmware faults and check the probe fails cleanly.
+sim-faults: kernel-um model-bin
+	@tools/testing/sim/fault-tests.sh
 
 # Boot every supported SoC and check the firmware came up.
 sim-boot-all: kernel-um model-bin

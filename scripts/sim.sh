@@ -41,9 +41,11 @@ in_root dtc -q -I dts -O dtb -o "$inner/machine.dtb" "$inner/machine.dts"
 model_pid=
 uml_pid=
 cleanup() {
-	[ -n "$uml_pid" ] && kill -TERM "$uml_pid" 2>/dev/null
-	[ -n "$model_pid" ] && kill -TERM "$model_pid" 2>/dev/null
+	local status=$?
+	if [ -n "$uml_pid" ]; then kill -TERM "$uml_pid" 2>/dev/null || true; fi
+	if [ -n "$model_pid" ]; then kill -TERM "$model_pid" 2>/dev/null || true; fi
 	wait 2>/dev/null || true
+	exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -80,3 +82,4 @@ if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
 fi
 # UML's exit status after a guest power-off is not meaningful; the guest reaching it is.
 grep -q "reboot: Power down" "$dir/uml.log" || { echo "sim: $name: guest did not power off" >&2; exit 1; }
+exit 0

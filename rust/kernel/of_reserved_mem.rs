@@ -67,7 +67,11 @@ impl Region {
         }
         // SAFETY: `memremap` has no preconditions; it fails for ranges it cannot map.
         let ptr = unsafe {
-            bindings::memremap(self.start, size, bindings::MEMREMAP_WB as crate::ffi::c_ulong)
+            bindings::memremap(
+                self.start,
+                size,
+                bindings::MEMREMAP_WB as crate::ffi::c_ulong,
+            )
         };
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: `ptr` maps `size` bytes until `memunmap` in `drop`.
@@ -111,7 +115,9 @@ impl Mapping<'_> {
 
     /// Pointer to a `T` at `offset`, if it lies inside the mapping and is aligned.
     fn at<T>(&self, offset: usize) -> Result<*mut T> {
-        let end = offset.checked_add(core::mem::size_of::<T>()).ok_or(EINVAL)?;
+        let end = offset
+            .checked_add(core::mem::size_of::<T>())
+            .ok_or(EINVAL)?;
         if end > self.size || offset % core::mem::align_of::<T>() != 0 {
             return Err(EINVAL);
         }

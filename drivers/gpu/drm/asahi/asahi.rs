@@ -17,11 +17,13 @@
 
 mod driver;
 mod dt;
+mod firmware;
 mod fw;
 mod fw_abi;
 mod hw;
+mod region_mem;
 mod regs;
-// Not yet used by the probe path (GPU bring-up wires it in); KUnit exercises it meanwhile.
+// Parts of the UAT (user VMs, heaps) wait for their users; KUnit exercises them meanwhile.
 #[allow(dead_code)]
 mod uat;
 

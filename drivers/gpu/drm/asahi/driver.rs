@@ -18,13 +18,19 @@ use kernel::{
         Region, //
     },
     platform,
-    prelude::*, //
+    prelude::*,
+    sync::Arc, //
 };
 
 use crate::{
     dt::{
         self,
         GpuNode, //
+    },
+    firmware::{
+        self,
+        Firmware,
+        KernelUat, //
     },
     fw_abi::FwAbi,
     hw::{
@@ -33,7 +39,26 @@ use crate::{
         GpuVariant,
         HwConfig, //
     },
+    region_mem::{
+        RegionMem,
+        RootTable, //
+    },
     regs,
+    uat::{
+        context::{
+            Uat,
+            UatConfig, //
+        },
+        handoff::{
+            self,
+            Handoff, //
+        },
+        pgtable::KernelTables,
+        ttbat::{
+            self,
+            Ttbat, //
+        },
+    },
 };
 
 /// Size of the ASC coprocessor control registers the driver uses.
@@ -54,31 +79,83 @@ kernel::of_device_table!(
     MODULE_OF_TABLE,
     <AsahiPlatformDriver as platform::Driver>::IdInfo,
     [
-        (of::DeviceId::new(c"apple,agx-g13g"), Binding::Upstream(&hw::T8103)),
-        (of::DeviceId::new(c"apple,agx-g13s"), Binding::Upstream(&hw::T6000)),
-        (of::DeviceId::new(c"apple,agx-g13c"), Binding::Upstream(&hw::T6001)),
-        (of::DeviceId::new(c"apple,agx-g13d"), Binding::Upstream(&hw::T6002)),
-        (of::DeviceId::new(c"apple,agx-g14g"), Binding::Upstream(&hw::T8112)),
-        (of::DeviceId::new(c"apple,agx-g14s"), Binding::Upstream(&hw::T6020)),
-        (of::DeviceId::new(c"apple,agx-g14c"), Binding::Upstream(&hw::T6021)),
-        (of::DeviceId::new(c"apple,agx-g14d"), Binding::Upstream(&hw::T6022)),
+        (
+            of::DeviceId::new(c"apple,agx-g13g"),
+            Binding::Upstream(&hw::T8103)
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-g13s"),
+            Binding::Upstream(&hw::T6000)
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-g13c"),
+            Binding::Upstream(&hw::T6001)
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-g13d"),
+            Binding::Upstream(&hw::T6002)
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-g14g"),
+            Binding::Upstream(&hw::T8112)
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-g14s"),
+            Binding::Upstream(&hw::T6020)
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-g14c"),
+            Binding::Upstream(&hw::T6021)
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-g14d"),
+            Binding::Upstream(&hw::T6022)
+        ),
         // The downstream binding, matched only to tell the user what to boot instead.
-        (of::DeviceId::new(c"apple,agx-t8103"), Binding::Downstream("t8103")),
-        (of::DeviceId::new(c"apple,agx-t6000"), Binding::Downstream("t6000")),
-        (of::DeviceId::new(c"apple,agx-t6001"), Binding::Downstream("t6001")),
-        (of::DeviceId::new(c"apple,agx-t6002"), Binding::Downstream("t6002")),
-        (of::DeviceId::new(c"apple,agx-t8112"), Binding::Downstream("t8112")),
-        (of::DeviceId::new(c"apple,agx-t6020"), Binding::Downstream("t6020")),
-        (of::DeviceId::new(c"apple,agx-t6021"), Binding::Downstream("t6021")),
-        (of::DeviceId::new(c"apple,agx-t6022"), Binding::Downstream("t6022")),
+        (
+            of::DeviceId::new(c"apple,agx-t8103"),
+            Binding::Downstream("t8103")
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-t6000"),
+            Binding::Downstream("t6000")
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-t6001"),
+            Binding::Downstream("t6001")
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-t6002"),
+            Binding::Downstream("t6002")
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-t8112"),
+            Binding::Downstream("t8112")
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-t6020"),
+            Binding::Downstream("t6020")
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-t6021"),
+            Binding::Downstream("t6021")
+        ),
+        (
+            of::DeviceId::new(c"apple,agx-t6022"),
+            Binding::Downstream("t6022")
+        ),
     ]
 );
 
 /// The Asahi platform driver.
 pub(crate) struct AsahiPlatformDriver;
 
-/// State of a bound GPU: the register mappings, held for as long as the device is bound.
+/// State of a bound GPU, held for as long as the device is bound.
 pub(crate) struct AsahiData<'bound> {
+    /// The running firmware (dropped first: RTKit lets go of its buffers).
+    _firmware: Firmware<'bound>,
+    /// The GPU MMU and its shared regions.
+    _uat: Arc<KernelUat<'bound>>,
     /// ASC coprocessor control registers.
     _asc: IoMem<'bound, ASC_CTL_SIZE>,
     /// GPU registers.
@@ -144,6 +221,34 @@ fn check_gpu_id(dev: &Device<Bound>, hw: &HwConfig, sgx: &IoMem<'_, SGX_SIZE>) -
             hw.soc,
             want_gen,
             want_variant
+        );
+        return Err(ENODEV);
+    }
+    let cores = sgx.read(regs::SGX_ID_COUNTS_1).cores_per_cluster().get();
+    let gps = sgx.read(regs::SGX_ID_COUNTS_2).gps_per_cluster().get();
+    let clusters = if hw.is_g14x() {
+        let c = sgx.read(regs::SGX_ID_COUNTS_1);
+        c.clusters_per_die().get() * c.dies().get()
+    } else {
+        sgx.read(regs::SGX_ID_CLUSTERS).clusters().get()
+    };
+    if cores == 0
+        || cores > hw.max_num_cores
+        || gps > hw.max_num_gps
+        || clusters == 0
+        || clusters > hw.max_num_clusters
+        || (hw.is_g14x() && sgx.read(regs::SGX_ID_COUNTS_1).dies().get() > hw.num_dies)
+    {
+        dev_err!(
+            dev,
+            "GPU reports {} clusters of {} cores ({} GPs), beyond {} ({} x {}, {} GPs)\n",
+            clusters,
+            cores,
+            gps,
+            hw.soc,
+            hw.max_num_clusters,
+            hw.max_num_cores,
+            hw.max_num_gps
         );
         return Err(ENODEV);
     }
@@ -216,7 +321,30 @@ impl platform::Driver for AsahiPlatformDriver {
             abi.name()
         );
 
+        let regions = &desc.regions;
+        let handoff = Handoff::init(
+            RegionMem::new(regions.handoff.map_wb(dev)?, handoff::SIZE)?,
+            handoff::DEFAULT_SPIN_LIMIT,
+        );
+        let uat = Uat::new(
+            KernelTables,
+            RootTable::new(regions.pagetables.map_wb(dev)?, regions.pagetables.start())?,
+            handoff,
+            Ttbat::new(RegionMem::new(regions.ttbs.map_wb(dev)?, ttbat::SIZE)?),
+            UatConfig {
+                oas: hw.uat_oas,
+                user_sees_kernel: hw.is_g14x(),
+                robust_isolation: false,
+            },
+        )
+        .inspect_err(|e| dev_err!(dev, "cannot set up the GPU MMU: {:?}\n", e))?;
+        let rtkit = firmware::new_rtkit(dev, &uat)?;
+        let t0 = firmware::start_coprocessor(dev, &asc, &uat)?;
+        let firmware = firmware::boot_rtkit(dev, rtkit, t0)?;
+
         Ok(AsahiData {
+            _firmware: firmware,
+            _uat: uat,
             _asc: asc,
             _sgx: sgx,
         })

@@ -146,7 +146,7 @@ fn region(node: &impl GpuNode, name: &'static CStr, min: u64) -> Result<Region, 
     let region = node
         .region(name)
         .map_err(|e| DtError::MissingRegion(name, e))?;
-    let size = u64::from(region.size());
+    let size: u64 = region.size();
     if size < min.max(1) {
         return Err(DtError::RegionTooSmall(name, size, min.max(1)));
     }
@@ -271,7 +271,10 @@ mod tests {
     #[test]
     fn firmware_abi_problems() {
         assert_eq!(parse(&node(None)), Err(DtError::NoFirmwareAbi));
-        assert_eq!(parse(&node(Some(&[0, 0, 0]))), Err(DtError::FirmwareAbiUnset));
+        assert_eq!(
+            parse(&node(Some(&[0, 0, 0]))),
+            Err(DtError::FirmwareAbiUnset)
+        );
         assert_eq!(
             parse(&node(Some(&[13, 5]))),
             Err(DtError::MalformedFirmwareAbi(2))

@@ -8,7 +8,10 @@
 //! trait that lets code be written once for all variants. The Kbuild Makefile runs fwgen into
 //! the build output; nothing generated is kept in the source tree.
 
-include!(concat!(env!("OBJTREE"), "/drivers/gpu/drm/asahi/fw_generated.rs"));
+include!(concat!(
+    env!("OBJTREE"),
+    "/drivers/gpu/drm/asahi/fw_generated.rs"
+));
 
 #[cfg(CONFIG_DRM_ASAHI_KUNIT_TEST)]
 #[kernel::prelude::kunit_tests(asahi_fw_generated)]

@@ -51,6 +51,7 @@ pub(crate) enum FwAbi {
 
 impl FwAbi {
     /// The firmware release this ABI belongs to.
+    #[cfg_attr(not(CONFIG_DRM_ASAHI_KUNIT_TEST), allow(dead_code))]
     pub(crate) const fn version(self) -> FwVersion {
         match self {
             FwAbi::G13V12_3 => FwVersion([12, 3, 0]),
@@ -116,7 +117,14 @@ mod tests {
     #[test]
     fn unknown_releases_are_refused() {
         for hw in hw::ALL {
-            for v in [[0, 0, 0], [13, 5, 1], [13, 6, 0], [14, 0, 0], [12, 3, 1], [u32::MAX; 3]] {
+            for v in [
+                [0, 0, 0],
+                [13, 5, 1],
+                [13, 6, 0],
+                [14, 0, 0],
+                [12, 3, 1],
+                [u32::MAX; 3],
+            ] {
                 assert_eq!(FwAbi::select(hw, FwVersion(v)), None);
             }
         }

@@ -59,7 +59,9 @@ pub(crate) struct HwConfig {
     pub(crate) gpu_gen: GpuGen,
     /// Size within the generation.
     pub(crate) gpu_variant: GpuVariant,
-    /// The firmware's own identifier for this core (its `GpuCore` enumeration).
+    /// The firmware's own identifier for this core (its `GpuCore` enumeration); the init data
+    /// will carry it.
+    #[cfg_attr(not(CONFIG_DRM_ASAHI_KUNIT_TEST), allow(dead_code))]
     pub(crate) gpu_core: u32,
     /// Number of dies (2 for the Ultra parts).
     pub(crate) num_dies: u32,
@@ -68,14 +70,17 @@ pub(crate) struct HwConfig {
     /// Maximum number of shader cores per cluster.
     pub(crate) max_num_cores: u32,
     /// Maximum number of fragment units per cluster.
+    #[cfg_attr(not(CONFIG_DRM_ASAHI_KUNIT_TEST), allow(dead_code))]
     pub(crate) max_num_frags: u32,
     /// Maximum number of geometry processors per cluster.
     pub(crate) max_num_gps: u32,
     /// UAT input address size in bits, per half (TTB0 / TTB1).
+    #[cfg_attr(not(CONFIG_DRM_ASAHI_KUNIT_TEST), allow(dead_code))]
     pub(crate) uat_ias: u32,
     /// UAT output (physical) address size in bits.
     pub(crate) uat_oas: u32,
-    /// Frequency of the GPU timestamp counter.
+    /// Frequency of the GPU timestamp counter (reported to userspace).
+    #[cfg_attr(not(CONFIG_DRM_ASAHI_KUNIT_TEST), allow(dead_code))]
     pub(crate) base_clock_hz: u32,
 }
 
@@ -87,6 +92,7 @@ impl HwConfig {
     }
 
     /// Maximum number of shader cores in the whole GPU.
+    #[cfg_attr(not(CONFIG_DRM_ASAHI_KUNIT_TEST), allow(dead_code))]
     pub(crate) const fn max_total_cores(&self) -> u32 {
         self.max_num_clusters * self.max_num_cores
     }
@@ -99,6 +105,7 @@ pub(crate) const BASE_CLOCK_HZ: u32 = 24_000_000;
 pub(crate) const UAT_IAS: u32 = 39;
 
 /// Every supported GPU, in OF-table order.
+#[cfg_attr(not(CONFIG_DRM_ASAHI_KUNIT_TEST), allow(dead_code))]
 pub(crate) static ALL: [&HwConfig; 8] = [
     &T8103, &T6000, &T6001, &T6002, &T8112, &T6020, &T6021, &T6022,
 ];
@@ -153,7 +160,11 @@ mod tests {
             assert_eq!(hw.uat_ias, UAT_IAS);
             assert_eq!(hw.base_clock_hz, BASE_CLOCK_HZ);
             // Base parts address 40 bits of memory, the larger ones 42.
-            let oas = if hw.gpu_variant == GpuVariant::G { 40 } else { 42 };
+            let oas = if hw.gpu_variant == GpuVariant::G {
+                40
+            } else {
+                42
+            };
             assert_eq!(hw.uat_oas, oas);
         }
     }

@@ -2,8 +2,8 @@
 
 //! The few GPU and coprocessor registers the kernel touches directly.
 //!
-//! Almost everything goes through the firmware; the kernel reads the GPU's identification
-//! registers to check that the device tree told the truth. Offsets and fields: jannau/linux:drivers/gpu/drm/asahi/regs.rs,
+//! Almost everything goes through the firmware; the kernel only releases the ASC coprocessor
+//! and reads the GPU's identification registers to check that the device tree told the truth. Offsets and fields: jannau/linux:drivers/gpu/drm/asahi/regs.rs,
 //! AsahiLinux/m1n1:proxyclient/m1n1/hw/agx.py.
 //!
 //! # Glossary
@@ -12,6 +12,14 @@
 //! - SGX: the GPU block proper (`sgx` register block); the name is historical.
 
 use kernel::io::register;
+
+register! {
+    /// ASC coprocessor control.
+    pub(crate) ASC_CPU_CONTROL(u32) @ 0x44 {
+        /// Set to let the coprocessor run; the firmware image is already resident.
+        4:4 run => bool;
+    }
+}
 
 register! {
     /// GPU generation, size and revision.

@@ -53,10 +53,7 @@ use super::{
         self,
         Request, //
     },
-    ttbat::{
-        self,
-        Ttbat, //
-    },
+    ttbat::Ttbat,
 };
 
 /// Start of the kernel upper-half window the driver manages.
@@ -149,6 +146,11 @@ where
             }? Error),
             GFP_KERNEL,
         )
+    }
+
+    /// Whether the firmware has announced itself in the handoff region.
+    pub(crate) fn firmware_ready(&self) -> bool {
+        self.handoff.lock().firmware_ready()
     }
 
     /// Maps a kernel (upper-half) range for the firmware and the GPU.
@@ -465,6 +467,7 @@ mod tests {
             PROT_GPU_SHARED_RO,
             PROT_GPU_SHARED_RW, //
         },
+        ttbat,
     };
     use super::*;
 

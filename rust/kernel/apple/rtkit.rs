@@ -153,7 +153,11 @@ impl<T: Operations> OpsTable<T> {
     /// # Safety
     ///
     /// `cookie` must be the pointer [`RtKit::new`] registered.
-    unsafe extern "C" fn recv_message_early(cookie: *mut c_void, endpoint: u8, message: u64) -> bool {
+    unsafe extern "C" fn recv_message_early(
+        cookie: *mut c_void,
+        endpoint: u8,
+        message: u64,
+    ) -> bool {
         // SAFETY: As in `crashed`.
         let data = unsafe { T::Data::borrow(cookie) };
         T::recv_message_early(data, endpoint, message)
@@ -188,7 +192,10 @@ impl<T: Operations> OpsTable<T> {
     /// # Safety
     ///
     /// `bfr` must be a buffer descriptor that `shmem_setup` filled in.
-    unsafe extern "C" fn shmem_destroy(_cookie: *mut c_void, bfr: *mut bindings::apple_rtkit_shmem) {
+    unsafe extern "C" fn shmem_destroy(
+        _cookie: *mut c_void,
+        bfr: *mut bindings::apple_rtkit_shmem,
+    ) {
         // SAFETY: By the function's safety requirements `bfr` is valid.
         let bfr = unsafe { &mut *bfr };
         if !bfr.private.is_null() {

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+
+//! Bringing up the GPU firmware.
+//!
+//! The firmware image is already resident (the bootloader left it there); the kernel only
+//! releases the ASC coprocessor, waits for the firmware to announce itself in the handoff
+//! region, and boots the RTKit protocol over the ASC mailbox until the GPU's two application
+//! endpoints run. Sequence and timeouts: shared/research/agx-firmware-behaviour.md §2-§4
+//! (jannau/linux:drivers/gpu/drm/asahi/{gpu,mmu,regs}.rs; linux-7.2:drivers/soc/apple/rtkit.c).
+//!
+//! RTKit's system endpoints ask the host for buffers (the GPU firmware asks for its crash-log
+//! buffer). The firmware sees memory only through the UAT, so each buffer is a block of
+//! naturally aligned 16 KiB chunks mapped firmware-shared in the kernel upper half.
+
+use kernel::{
+    apple::rtkit::{
+        self,
+        RtKit, //
+    },
+    contig_pages::ContigPages,
+    device::{
+        self,
+        Bound,
+        Device, //
+    },
+    io::{
+        mem::IoMem,
+        poll::read_poll_timeout,
+        Io, //
+    },
+    new_mutex, page,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex, //
+    },
+    time::{
+        Delta,
+        Instant,
+        Monotonic, //
+    },
+};
+
+use crate::{
+    driver::ASC_CTL_SIZE,
+    region_mem::{
+        RegionMem,
+        RootTable, //
+    },
+    regs,
+    uat::{
+        context::Uat,
+        pgtable::KernelTables,
+        pte::{
+            self,
+            PROT_FW_SHARED_RW, //
+        },
+    },
+};
+
+/// Endpoint of the firmware's control messages (init; its "look at the rings" doorbell).
+pub(crate) const EP_FIRMWARE: u8 = 0x20;
+/// Endpoint of the host's doorbells.
+pub(crate) const EP_DOORBELL: u8 = 0x21;
+/// The one message the firmware sends on [`EP_FIRMWARE`].
+const MSG_RX_DOORBELL: u64 = 0x42 << 48;
+
+/// Kernel upper-half window for buffers RTKit asks for.
+const RTKIT_VA_START: u64 = 0xffff_ffae_0000_0000;
+/// End (exclusive) of that window.
+const RTKIT_VA_END: u64 = 0xffff_ffae_1000_0000;
+
+/// How long the firmware gets to write its handoff magic after the coprocessor starts.
+const FIRMWARE_START_TIMEOUT: Delta = Delta::from_millis(1000);
+
+/// The UAT with the bootloader's regions as its shared memory.
+pub(crate) type KernelUat<'a> = Uat<KernelTables, RootTable<'a>, RegionMem<'a>, RegionMem<'a>>;
+
+/// State the RTKit callbacks need.
+#[pin_data]
+pub(crate) struct FwShared<'a> {
+    dev: ARef<device::Device>,
+    uat: Arc<KernelUat<'a>>,
+    /// Next free address of the RTKit buffer window (never reused: the firmware asks for a
+    /// handful of buffers per boot).
+    #[pin]
+    next_va: Mutex<u64>,
+}
+
+/// A buffer lent to the firmware, unmapped when RTKit lets go of it.
+pub(crate) struct FwBuffer<'a> {
+    pages: ContigPages,
+    va: u64,
+    size: usize,
+    uat: Arc<KernelUat<'a>>,
+}
+
+// SAFETY: `pages` stays allocated and mapped at `va` for `size` bytes until drop, and
+// `cpu_ptr` is its CPU mapping of at least `size` bytes.
+unsafe impl rtkit::Buffer for FwBuffer<'_> {
+    fn iova(&self) -> u64 {
+        self.va
+    }
+
+    fn cpu_ptr(&self) -> core::ptr::NonNull<u8> {
+        // The block is allocated, so its address is never null.
+        core::ptr::NonNull::new(self.pages.as_ptr()).unwrap_or(core::ptr::NonNull::dangling())
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+}
+
+impl Drop for FwBuffer<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.uat.unmap_kernel(self.va, self.size as u64) {
+            pr_err!(
+                "asahi: cannot unmap RTKit buffer at {:#x}: {:?}\n",
+                self.va,
+                e
+            );
+        }
+    }
+}
+
+/// The driver's RTKit callbacks.
+pub(crate) struct FwOps<'a>(core::marker::PhantomData<&'a ()>);
+
+#[vtable]
+impl<'a> rtkit::Operations for FwOps<'a> {
+    type Data = Pin<KBox<FwShared<'a>>>;
+    type Buffer = FwBuffer<'a>;
+
+    fn crashed(data: Pin<&FwShared<'a>>, crashlog: Option<&[u8]>) {
+        dev_err!(
+            data.dev,
+            "GPU firmware crashed ({} byte crash log)\n",
+            crashlog.map_or(0, |l| l.len())
+        );
+    }
+
+    fn recv_message(data: Pin<&FwShared<'a>>, endpoint: u8, message: u64) {
+        if endpoint == EP_FIRMWARE && message == MSG_RX_DOORBELL {
+            // No firmware-to-host ring is read yet.
+            return;
+        }
+        dev_warn!(
+            data.dev,
+            "unexpected firmware message on endpoint {:#x}: {:#x}\n",
+            endpoint,
+            message
+        );
+    }
+
+    fn shmem_setup(
+        data: Pin<&FwShared<'a>>,
+        size: usize,
+        iova: Option<u64>,
+    ) -> Result<FwBuffer<'a>> {
+        if iova.is_some() {
+            // Buffers at firmware-chosen addresses are never requested by the GPU firmware.
+            dev_err!(
+                data.dev,
+                "firmware asked to map a buffer at its own address\n"
+            );
+            return Err(EINVAL);
+        }
+        let chunk = 1usize << pte::PAGE_SHIFT;
+        let size = size
+            .checked_next_multiple_of(chunk)
+            .ok_or(EINVAL)?
+            .max(chunk);
+        let order = (size / page::PAGE_SIZE)
+            .next_power_of_two()
+            .trailing_zeros();
+        let pages = ContigPages::alloc(order, GFP_KERNEL | __GFP_ZERO)?;
+        let mut next = data.next_va.lock();
+        let va = *next;
+        let end = va.checked_add(size as u64).ok_or(ENOMEM)?;
+        if end > RTKIT_VA_END {
+            return Err(ENOMEM);
+        }
+        data.uat
+            .map_kernel(va, pages.phys_addr(), size as u64, PROT_FW_SHARED_RW)?;
+        *next = end;
+        Ok(FwBuffer {
+            pages,
+            va,
+            size,
+            uat: data.uat.clone(),
+        })
+    }
+}
+
+/// A running GPU firmware.
+pub(crate) struct Firmware<'bound> {
+    /// RTKit, running, with both GPU endpoints started.
+    _rtkit: RtKit<'bound, FwOps<'bound>>,
+}
+
+/// Sets up RTKit over the ASC mailbox, before the coprocessor runs.
+///
+/// This is where probe defers when the mailbox driver is not there yet, so it comes before
+/// anything the firmware could react to.
+pub(crate) fn new_rtkit<'bound>(
+    dev: &'bound Device<Bound>,
+    uat: &Arc<KernelUat<'bound>>,
+) -> Result<RtKit<'bound, FwOps<'bound>>> {
+    let shared = KBox::pin_init(
+        try_pin_init!(FwShared {
+            dev: dev.into(),
+            uat: uat.clone(),
+            next_va <- new_mutex!(RTKIT_VA_START),
+        }? Error),
+        GFP_KERNEL,
+    )?;
+    RtKit::<FwOps<'bound>>::new(dev, None, 0, shared).inspect_err(|e| {
+        if *e != EPROBE_DEFER {
+            dev_err!(dev, "cannot set up RTKit: {:?}\n", e);
+        }
+    })
+}
+
+/// Releases the coprocessor and waits for its firmware to announce itself in the handoff
+/// region. Returns when the coprocessor was released, for the boot-time measurement.
+///
+/// # Errors
+///
+/// [`EIO`] when the firmware does not write its handoff magic within a second.
+pub(crate) fn start_coprocessor(
+    dev: &Device<Bound>,
+    asc: &IoMem<'_, ASC_CTL_SIZE>,
+    uat: &KernelUat<'_>,
+) -> Result<Instant<Monotonic>> {
+    let t0 = Instant::<Monotonic>::now();
+    asc.update(regs::ASC_CPU_CONTROL, |r| r.with_run(true));
+    read_poll_timeout(
+        || Ok(uat.firmware_ready()),
+        |ready| *ready,
+        Delta::from_millis(10),
+        FIRMWARE_START_TIMEOUT,
+    )
+    .map_err(|_| {
+        dev_err!(
+            dev,
+            "GPU firmware did not start: no handoff magic after 1 s\n"
+        );
+        EIO
+    })?;
+    Ok(t0)
+}
+
+/// Boots RTKit and starts the GPU's endpoints.
+///
+/// # Errors
+///
+/// The RTKit errors (`ETIME` when the coprocessor does not answer, `EINVAL` for a protocol
+/// it cannot speak) or those of the endpoint starts.
+pub(crate) fn boot_rtkit<'bound>(
+    dev: &Device<Bound>,
+    mut rtkit: RtKit<'bound, FwOps<'bound>>,
+    t0: Instant<Monotonic>,
+) -> Result<Firmware<'bound>> {
+    rtkit
+        .boot()
+        .inspect_err(|e| dev_err!(dev, "RTKit boot failed: {:?}\n", e))?;
+    for ep in [EP_FIRMWARE, EP_DOORBELL] {
+        rtkit
+            .start_endpoint(ep)
+            .inspect_err(|e| dev_err!(dev, "cannot start endpoint {:#x}: {:?}\n", ep, e))?;
+    }
+    dev_info!(dev, "RTKit up in {} ms\n", t0.elapsed().as_millis());
+    Ok(Firmware { _rtkit: rtkit })
+}
