@@ -60,6 +60,15 @@ if [ ! -f "$tree/.asahi-agx-series" ] || [ "$(cat "$tree/.asahi-agx-series")" !=
 			die "patch $p does not apply"
 		fi
 	done
+	# A patched file whose result did not change keeps its old timestamp, so changing one
+	# patch does not rebuild everything that includes the headers another patch touches.
+	if [ -d "$tree" ]; then
+		for f in $(cd "$repo" && cat patches/*.patch 2>/dev/null | sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' | sort -u); do
+			if [ -f "$tree/$f" ] && cmp -s "$tree/$f" "$tree.tmp/$f"; then
+				touch -r "$tree/$f" "$tree.tmp/$f"
+			fi
+		done
+	fi
 	rm -rf "$tree"
 	mv "$tree.tmp" "$tree"
 	echo "$series_id" >"$tree/.asahi-agx-series"
