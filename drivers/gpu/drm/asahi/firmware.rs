@@ -116,11 +116,7 @@ unsafe impl rtkit::Buffer for FwBuffer<'_> {
 impl Drop for FwBuffer<'_> {
     fn drop(&mut self) {
         if let Err(e) = self.uat.unmap_kernel(self.va, self.size as u64) {
-            pr_err!(
-                "asahi: cannot unmap RTKit buffer at {:#x}: {:?}\n",
-                self.va,
-                e
-            );
+            pr_err!("cannot unmap RTKit buffer at {:#x}: {:?}\n", self.va, e);
         }
     }
 }

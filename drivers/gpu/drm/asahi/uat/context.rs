@@ -297,7 +297,7 @@ where
             let guard = handoff.lock()?;
             if guard.cur_slot() == Some(u32::from(grant.slot)) {
                 pr_warn!(
-                    "asahi: rebinding slot {} while the firmware has it loaded\n",
+                    "rebinding slot {} while the firmware has it loaded\n",
                     grant.slot
                 );
             }
@@ -400,7 +400,7 @@ where
             // The firmware is wedged; the tables are freed anyway, and the slot may still
             // point at them: invalidate so at least no stale translation survives.
             Err(_) => {
-                pr_err!("asahi: handoff lock timeout while destroying a VM\n");
+                pr_err!("handoff lock timeout while destroying a VM\n");
                 tlb::invalidate(Request::Asid(token.slot().into()));
             }
         };

@@ -50,13 +50,13 @@ pub(crate) enum Request {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tlbi {
     /// `tlbi vmalle1os`.
-    VmallE1Os,
+    VmallE1,
     /// `tlbi aside1os, x`.
-    AsidE1Os(u64),
+    AsidE1(u64),
     /// `tlbi vae1os, x`.
-    VaE1Os(u64),
+    VaE1(u64),
     /// `tlbi rvae1os, x`.
-    RvaE1Os(u64),
+    RvaE1(u64),
 }
 
 /// Translation granule field of a range TLBI: 16 KiB.
@@ -134,11 +134,11 @@ impl Iterator for Ops {
         let asid = match self.req {
             Request::All => {
                 self.done = true;
-                return Some(Tlbi::VmallE1Os);
+                return Some(Tlbi::VmallE1);
             }
             Request::Asid(asid) => {
                 self.done = true;
-                return Some(Tlbi::AsidE1Os(aside1os_arg(asid)));
+                return Some(Tlbi::AsidE1(aside1os_arg(asid)));
             }
             Request::Range { asid, .. } => asid,
         };
@@ -148,14 +148,14 @@ impl Iterator for Ops {
         }
         if self.pages == 1 {
             self.done = true;
-            return Some(Tlbi::VaE1Os(vae1os_arg(asid, self.va)));
+            return Some(Tlbi::VaE1(vae1os_arg(asid, self.va)));
         }
         let mut scale = RANGE_SCALE_MAX;
         while range_pages(scale, 0) > self.pages {
             scale -= 1;
         }
         let count = (self.pages / range_pages(scale, 0)).min(RANGE_NUM_MAX);
-        let op = Tlbi::RvaE1Os(rvae1os_arg(asid, self.va, scale, count - 1));
+        let op = Tlbi::RvaE1(rvae1os_arg(asid, self.va, scale, count - 1));
         let covered = range_pages(scale, count - 1);
         self.pages -= covered;
         self.va = self.va.wrapping_add(covered << pte::PAGE_SHIFT);
@@ -182,10 +182,7 @@ pub(crate) fn invalidate(req: Request) {
     let req = if check(&req) {
         req
     } else {
-        kernel::pr_warn!(
-            "asahi: bad TLB invalidation {:?}, flushing the context\n",
-            req
-        );
+        kernel::pr_warn!("bad TLB invalidation {:?}, flushing the context\n", req);
         match req {
             Request::Range { asid, .. } => Request::Asid(asid),
             other => other,
@@ -214,20 +211,20 @@ mod arch {
             match op {
                 // SAFETY: TLB invalidations drop cached translations and touch no memory the
                 // compiler knows about; the CPU re-walks its own tables on demand.
-                Tlbi::VmallE1Os => unsafe {
+                Tlbi::VmallE1 => unsafe {
                     asm!("sys #0, c8, c1, #0", options(nostack, preserves_flags))
                 },
                 // SAFETY: As above.
-                Tlbi::AsidE1Os(x) => unsafe {
+                Tlbi::AsidE1(x) => unsafe {
                     asm!("sys #0, c8, c1, #2, {x}", x = in(reg) x, options(nostack, preserves_flags))
                 },
                 // SAFETY: As above.
-                Tlbi::VaE1Os(x) => unsafe {
+                Tlbi::VaE1(x) => unsafe {
                     asm!("sys #0, c8, c1, #1, {x}", x = in(reg) x, options(nostack, preserves_flags))
                 },
                 // SAFETY: As above. Range TLBI (FEAT_TLBIRANGE) exists on every Apple core
                 // this driver supports.
-                Tlbi::RvaE1Os(x) => unsafe {
+                Tlbi::RvaE1(x) => unsafe {
                     asm!("sys #0, c8, c5, #1, {x}", x = in(reg) x, options(nostack, preserves_flags))
                 },
             }
@@ -259,10 +256,7 @@ mod arch {
     pub(super) fn issue(req: Request) {
         UNFORWARDED.fetch_add(1, Ordering::Relaxed);
         if !WARNED.swap(true, Ordering::Relaxed) {
-            kernel::pr_warn!(
-                "asahi: no GPU model to forward TLB invalidations to ({:?})\n",
-                req
-            );
+            kernel::pr_warn!("no GPU model to forward TLB invalidations to ({:?})\n", req);
         }
     }
 }
@@ -306,11 +300,11 @@ mod tests {
         }) {
             n += 1;
             let count = match op {
-                Tlbi::VaE1Os(x) => {
+                Tlbi::VaE1(x) => {
                     assert_eq!(x, vae1os_arg(asid, next));
                     1
                 }
-                Tlbi::RvaE1Os(x) => {
+                Tlbi::RvaE1(x) => {
                     let (a, base, count) = decode_range(x);
                     assert_eq!(a, asid);
                     assert_eq!(base, (next >> 14) & ((1 << 37) - 1));
@@ -342,10 +336,10 @@ mod tests {
     #[test]
     fn whole_context_requests_are_one_instruction() {
         let mut ops = Ops::new(Request::All);
-        assert_eq!(ops.next(), Some(Tlbi::VmallE1Os));
+        assert_eq!(ops.next(), Some(Tlbi::VmallE1));
         assert_eq!(ops.next(), None);
         let mut ops = Ops::new(Request::Asid(63));
-        assert_eq!(ops.next(), Some(Tlbi::AsidE1Os(63 << 48)));
+        assert_eq!(ops.next(), Some(Tlbi::AsidE1(63 << 48)));
         assert_eq!(ops.next(), None);
     }
 
