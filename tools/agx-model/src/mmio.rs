@@ -131,7 +131,12 @@ pub struct Device {
     tlb: Tlb,
     /// The model-only `tlbi` block.
     tlbi: TlbiRegs,
+    /// Whether the firmware has filled its crash-log buffer yet.
+    crashlog_filled: bool,
 }
+
+/// Bits the firmware ORs into a 44-bit address from the host to reach the upper half.
+const UPPER_HALF_EXTEND: u64 = 0xffff_f000_0000_0000;
 
 impl Device {
     /// A device in its reset state.
@@ -154,6 +159,7 @@ impl Device {
             violations: Vec::new(),
             tlb: Tlb::new(),
             tlbi: TlbiRegs::new(),
+            crashlog_filled: false,
         };
         // Lines high at reset (the two "empty" ones) are not announced: nothing can have
         // requested them yet, and an edge is only sent when a line rises after reset.
@@ -506,6 +512,40 @@ impl Device {
             let answers = self.police(r, Vec::new())?;
             self.send_all(answers);
         }
+        self.fill_crashlog()
+    }
+
+    /// Once the host has granted the crash-log buffer, the GPU firmware fills it with 0xef
+    /// through its own (kernel-context, upper-half) mappings, as seen on real hardware
+    /// (shared/research/agx-firmware-behaviour.md §3.3). The reply carries VA bits 43:0; the
+    /// firmware re-extends them into the upper half. Every page goes through the UAT walker,
+    /// so a buffer the driver did not map (or mapped wrongly) is caught here.
+    fn fill_crashlog(&mut self) -> Checked<()> {
+        if self.crashlog_filled || self.cfg.handoff.is_none() {
+            return Ok(());
+        }
+        let Some(buf) = self.rtkit.buffer(crate::rtkit::EP_CRASHLOG) else {
+            return Ok(());
+        };
+        self.crashlog_filled = true;
+        let base = buf.addr | UPPER_HALF_EXTEND;
+        let page = 0x4000u64;
+        let fill = [0xefu8; 0x4000];
+        let mut pages = 0;
+        for off in (0..buf.size).step_by(page as usize) {
+            let va = base + off;
+            let Some(pa) = self.fw_translate(0, va, true)? else {
+                self.trace
+                    .line(format!("crashlog fill stopped at va=0x{va:x}"));
+                return Ok(());
+            };
+            let r = self.dma.write(pa, &fill);
+            self.police(r, ())?;
+            pages += 1;
+        }
+        self.trace.line(format!(
+            "crashlog filled va=0x{base:x} pages={pages} through the UAT"
+        ));
         Ok(())
     }
 

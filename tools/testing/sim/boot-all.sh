@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make sim-boot-all`: boot the simulated Mac for every supported SoC and check that the GPU
 # firmware came up: UML boots, the apple-mailbox and asahi drivers bind, RTKit boots, and the
-# model's trace holds the handshake (HELLO, EPMAP, power state ON, GPU endpoints started).
+# model's trace holds the handshake (HELLO, EPMAP, power state ON, GPU endpoints started) and
+# the firmware filled its crash-log buffer through the driver's UAT mappings.
 #
 # Prints `<soc> fw <version>: rtkit up in <seconds> s` per SoC (the driver's own measurement,
 # from releasing the coprocessor to its endpoints running), then `N/8 SoCs booted`.

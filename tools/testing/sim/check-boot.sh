@@ -14,7 +14,7 @@ grep -q 'driver apple-mailbox registered, bound to: [0-9a-f]*\.mbox' "$log" || e
 grep -q 'driver asahi registered, bound to: [0-9a-f]*\.gpu' "$log" || echo "asahi not bound to the GPU"
 kmsg | grep -q 'RTKit up in [0-9]* ms' || echo "driver did not report RTKit up"
 kmsg | grep -nE 'WARNING:|BUG:|Oops|Call Trace|kernel BUG|general protection' | head -n 5 | sed 's/^/kernel: /'
-for step in 'mgmt=HELLO' 'mgmt=EPMAP' 'rtkit ap-power=0x20' 'rtkit ep=0x20 started' 'rtkit ep=0x21 started'; do
+for step in 'mgmt=HELLO' 'mgmt=EPMAP' 'rtkit ap-power=0x20' 'rtkit ep=0x20 started' 'rtkit ep=0x21 started' 'crashlog filled va=0xffffffae00000000 pages=8 through the UAT'; do
 	grep -q -- "$step" "$trace" 2>/dev/null || echo "model trace lacks $step"
 done
 grep -q 'violation' "$trace" 2>/dev/null && grep 'violation' "$trace" | head -n 3 | sed 's/^/model: /'
