@@ -14,7 +14,7 @@ own phandles, and their properties are carried over.  What changes, and why:
   sgx the driver never touches, with the mailbox at its real offset inside `asc`.  The model
   uses the same placement (tools/agx-model/src/layout.rs).
 - The mailbox's four interrupts are routed to that bus node, which is an interrupt
-  controller fed by the model's MSI messages (patches/0004): hwirq 0..3 in binding order.
+  controller fed by the model's MSI messages (patches/0005): hwirq 0..3 in binding order.
 - `power-domains` is dropped (optional in the binding): the GPU's power domain chain would
   need a model of the whole PMGR; the driver only uses runtime PM on its own device.
 - As m1n1 does on a Mac, the reserved regions get addresses (here in UML RAM) and are
