@@ -90,22 +90,29 @@ pub(crate) struct FwShared<'a> {
 
 /// A buffer lent to the firmware, unmapped when RTKit lets go of it.
 pub(crate) struct FwBuffer<'a> {
-    pages: ContigPages,
+    /// The memory; freed after `drop` has unmapped it.
+    _pages: ContigPages,
+    cpu: core::ptr::NonNull<u8>,
     va: u64,
     size: usize,
     uat: Arc<KernelUat<'a>>,
 }
 
-// SAFETY: `pages` stays allocated and mapped at `va` for `size` bytes until drop, and
-// `cpu_ptr` is its CPU mapping of at least `size` bytes.
+// SAFETY: `cpu` only names memory inside `pages`, which may be shared between threads; the
+// driver never accesses the buffer through it (the C library reads crash logs).
+unsafe impl Send for FwBuffer<'_> {}
+// SAFETY: As for `Send`.
+unsafe impl Sync for FwBuffer<'_> {}
+
+// SAFETY: `pages` stays allocated and mapped at `va` for `size` bytes until drop, and `cpu`
+// is its linear-map address, valid for at least `size` bytes while `pages` lives.
 unsafe impl rtkit::Buffer for FwBuffer<'_> {
     fn iova(&self) -> u64 {
         self.va
     }
 
     fn cpu_ptr(&self) -> core::ptr::NonNull<u8> {
-        // The block is allocated, so its address is never null.
-        core::ptr::NonNull::new(self.pages.as_ptr()).unwrap_or(core::ptr::NonNull::dangling())
+        self.cpu
     }
 
     fn size(&self) -> usize {
@@ -172,6 +179,7 @@ impl<'a> rtkit::Operations for FwOps<'a> {
             .next_power_of_two()
             .trailing_zeros();
         let pages = ContigPages::alloc(order, GFP_KERNEL | __GFP_ZERO)?;
+        let cpu = core::ptr::NonNull::new(pages.as_ptr()).ok_or(ENOMEM)?;
         let mut next = data.next_va.lock();
         let va = *next;
         let end = va.checked_add(size as u64).ok_or(ENOMEM)?;
@@ -182,7 +190,8 @@ impl<'a> rtkit::Operations for FwOps<'a> {
             .map_kernel(va, pages.phys_addr(), size as u64, PROT_FW_SHARED_RW)?;
         *next = end;
         Ok(FwBuffer {
-            pages,
+            _pages: pages,
+            cpu,
             va,
             size,
             uat: data.uat.clone(),
