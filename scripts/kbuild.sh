@@ -58,6 +58,14 @@ if [ ! -f "$out/.config" ] || [ "$(cat "$out/.asahi-agx-config" 2>/dev/null)" !=
 				bad=1
 			fi
 			;;
+		"# CONFIG_"*" is not set")
+			sym=${line#"# "}
+			sym=${sym%% *}
+			if grep -qE "^$sym=" "$out/.config"; then
+				echo "kbuild: $arch config wants $sym unset, got: $(grep -E "^$sym=" "$out/.config")" >&2
+				bad=1
+			fi
+			;;
 		esac
 	done <"$frag"
 	if [ $bad -ne 0 ]; then

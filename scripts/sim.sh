@@ -11,7 +11,8 @@
 #
 # Usage: scripts/sim.sh <soc> <firmware> [model options...]
 # Output in .build/sim/<soc>-<firmware>[-<tag>]/: machine.dts/.json, model.log, trace.log,
-# uml.log.  Set SIM_TAG to keep runs with different model options apart.
+# uml.log.  Set SIM_TAG to keep runs with different model options apart, and SIM_KARGS for
+# extra kernel arguments (e.g. asahi.live_selftests=1).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +27,7 @@ model=$repo/target/release/agx-model
 uml=$repo/.build/out/um/linux
 init=${GUEST_INIT:-/src/tools/testing/sim/guest-init.sh}
 limit=${SIM_TIMEOUT:-240}
+read -r -a kargs <<<"${SIM_KARGS:-}"
 
 [ -x "$model" ] || { echo "sim: no $model (make model-bin)" >&2; exit 1; }
 [ -x "$uml" ] || { echo "sim: no UML kernel (make kernel-um)" >&2; exit 1; }
@@ -63,7 +65,7 @@ grep -q "listening on" "$dir/model.log" || { echo "sim: model did not listen" >&
 start=$(date +%s.%N)
 in_root env TMPDIR=/tmp timeout --kill-after=10 "$limit" /src/.build/out/um/linux mem=1G \
 	console=tty kunit.enable=0 "dtb=$inner/machine.dtb" virtio_pcidev.max_delay_us=2000000 \
-	root=/dev/root rootfstype=hostfs rootflags=/ rw "init=$init" \
+	root=/dev/root rootfstype=hostfs rootflags=/ rw "init=$init" ${kargs[@]+"${kargs[@]}"} \
 	</dev/null >"$dir/uml.log" 2>&1 &
 uml_pid=$!
 status=0

@@ -4,7 +4,8 @@
 //! (`tools/testing/dt/sim_dt.py`: `BASE.json`), so the model serves exactly the addresses the
 //! kernel was told about.
 //!
-//! Fields used: `soc`, `blocks.{sgx,asc,mbox}.{base,size}` (simulated physical addresses) and
+//! Fields used: `soc`, `blocks.{sgx,asc,mbox}.{base,size}` and, when the tree has the TLB
+//! bridge, `blocks.tlbi` (simulated physical addresses), and
 //! `regions.{handoff,ttbs}.base`. The blocks must satisfy [`Layout::validate`]; in particular they
 //! must lie in the first 16 MiB of the window, which UML's `logic_iomem` can address (see
 //! [`crate::layout`]). A file that keeps the real relative placement (asc 0x240_0000 above
@@ -61,12 +62,24 @@ struct File {
 pub struct DtLayout {
     /// SoC the tree was made for.
     pub soc: Soc,
-    /// Block placement (irqctl keeps its default).
+    /// Block placement (irqctl keeps its default, and tlbi when the tree has no bridge).
     pub layout: Layout,
     /// Physical address of the handoff region.
     pub handoff: Option<u64>,
     /// Physical address of the TTBAT (`ttbs` region).
     pub ttbs: Option<u64>,
+}
+
+/// A block of the tree, as an offset into the platform window.
+fn window_block(key: &'static str, span: &Span) -> Result<Block, DtLayoutError> {
+    let offset = span
+        .base
+        .checked_sub(WINDOW_BASE)
+        .ok_or(DtLayoutError::BelowWindow(key, span.base))?;
+    Ok(Block {
+        offset,
+        size: span.size,
+    })
 }
 
 impl DtLayout {
@@ -82,19 +95,11 @@ impl DtLayout {
             ("mbox", Region::Mbox),
         ] {
             let span = f.blocks.get(key).ok_or(DtLayoutError::MissingBlock(key))?;
-            let offset = span
-                .base
-                .checked_sub(WINDOW_BASE)
-                .ok_or(DtLayoutError::BelowWindow(key, span.base))?;
-            let block = Block {
-                offset,
-                size: span.size,
-            };
-            match region {
-                Region::Sgx => layout.sgx = block,
-                Region::Asc => layout.asc = block,
-                _ => layout.mbox = block,
-            }
+            *layout.block_mut(region) = window_block(key, span)?;
+        }
+        // The TLB bridge node is optional: without it the kernel forwards no invalidations.
+        if let Some(span) = f.blocks.get("tlbi") {
+            layout.tlbi = window_block("tlbi", span)?;
         }
         layout.validate().map_err(DtLayoutError::Layout)?;
         Ok(DtLayout {
@@ -148,6 +153,26 @@ mod tests {
         assert!(matches!(
             DtLayout::parse("x", "{}"),
             Err(DtLayoutError::Json(..))
+        ));
+    }
+
+    #[test]
+    fn tlb_bridge_block_is_placed_where_the_tree_says() {
+        let with = json(0x1040_0000, 0x1040_8000).replace(
+            r#""mbox": {"#,
+            r#""tlbi": {"base": 285143040, "size": 4096, "real_base": null}, "mbox": {"#,
+        );
+        let d = DtLayout::parse("x", &with).unwrap();
+        assert_eq!(d.layout.tlbi.offset, 0xfe_f000);
+        assert_eq!(d.layout.tlbi.size, 0x1000);
+        // A bridge that would hide the mailbox is refused.
+        let clash = json(0x1040_0000, 0x1040_8000).replace(
+            r#""mbox": {"#,
+            r#""tlbi": {"base": 272662528, "size": 4096, "real_base": null}, "mbox": {"#,
+        );
+        assert!(matches!(
+            DtLayout::parse("x", &clash),
+            Err(DtLayoutError::Layout(..))
         ));
     }
 }

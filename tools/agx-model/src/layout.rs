@@ -205,7 +205,7 @@ impl Layout {
         }
     }
 
-    fn block_mut(&mut self, region: Region) -> &mut Block {
+    pub(crate) fn block_mut(&mut self, region: Region) -> &mut Block {
         match region {
             Region::Sgx => &mut self.sgx,
             Region::Asc => &mut self.asc,

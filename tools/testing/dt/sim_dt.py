@@ -46,6 +46,8 @@ BOARDS = {
 FIRMWARE = {"12.3": (12, 3, 0), "12.4": (12, 4, 0), "13.5": (13, 5, 0)}
 WINDOW_BASE, REACHABLE = 0x1000_0000, 0x100_0000
 SGX_OFFSET, ASC_OFFSET = 0x0, 0x40_0000
+# UML's TLB bridge (patches/0008): the model serves it next to its interrupt block.
+TLBI_OFFSET, TLBI_SIZE = 0xff_e000, 0x1000
 # Must match CONFIG_UML_PCI_OVER_VIRTIO_DEVICE_ID in tools/testing/configs/um.config.
 VIRTIO_DEVICE_ID = 1234
 # Reserved regions: (binding name, size).  Placed from REGION_BASE up, 16 KiB aligned.  The
@@ -179,6 +181,7 @@ def main():
         "sgx": (WINDOW_BASE + SGX_OFFSET, blocks["sgx"][1]),
         "asc": (WINDOW_BASE + ASC_OFFSET, blocks["asc"][1]),
         "mbox": (WINDOW_BASE + ASC_OFFSET + blocks["mbox"][0] - asc_real, blocks["mbox"][1]),
+        "tlbi": (WINDOW_BASE + TLBI_OFFSET, TLBI_SIZE),
     }
     for name, (a, s) in moved.items():
         if a + s > WINDOW_BASE + REACHABLE:
@@ -256,6 +259,12 @@ def main():
         "\t\t\t\tinterrupt-parent = <&agx_bus>;",
         "\t\t\t\tinterrupts = <0>, <1>, <2>, <3>;",
         "\t\t\t};",
+        "",
+        "\t\t\t/* Stands in for the TLBI broadcast the GPU snoops on a Mac (patches/0008). */",
+        f"\t\t\ttlbi-bridge@{moved['tlbi'][0]:x} {{",
+        '\t\t\t\tcompatible = "linux,um-tlbi-bridge";',
+        f"\t\t\t\treg = {fmt_reg(*moved['tlbi'])};",
+        "\t\t\t};",
         "\t\t};",
         "\t};",
         "};",
@@ -267,7 +276,7 @@ def main():
         "compatible": strings(gpu.props["compatible"]),
         "firmware": args.fw,
         "window_base": WINDOW_BASE,
-        "blocks": {k: {"base": a, "size": s, "real_base": blocks[k][0]} for k, (a, s) in moved.items()},
+        "blocks": {k: {"base": a, "size": s, "real_base": blocks[k][0] if k in blocks else None} for k, (a, s) in moved.items()},
         "mbox_irqs": strings(mbox.props.get("interrupt-names", "")),
         "regions": {k: {"base": a, "size": s} for k, (a, s) in placed.items()},
         "socket": args.socket,

@@ -17,5 +17,20 @@ kmsg | grep -nE 'WARNING:|BUG:|Oops|Call Trace|kernel BUG|general protection' | 
 for step in 'mgmt=HELLO' 'mgmt=EPMAP' 'rtkit ap-power=0x20' 'rtkit ep=0x20 started' 'rtkit ep=0x21 started' 'crashlog filled va=0xffffffae00000000 pages=8 through the UAT'; do
 	grep -q -- "$step" "$trace" 2>/dev/null || echo "model trace lacks $step"
 done
+# The UML TLB bridge carries the driver's invalidations to the model.
+grep -q 'um-tlbi-bridge .*forwarding TLB invalidations' "$log" || echo "TLB bridge did not bind"
+kmsg | grep -q 'no TLB bridge to forward' && echo "driver found no TLB bridge"
+grep -q '^tlbi op=aside1os arg=0x0 asid=0 ' "$trace" 2>/dev/null || echo "model trace lacks the kernel context's ASID invalidation"
+# Live self-tests, when the boot asked for them: the firmware reads a heap object through
+# the UAT; an unmap left uninvalidated is reported stale, and after the invalidation (or with
+# the driver's own unmap) the access faults.
+if kmsg | grep -q 'Kernel command line:.*asahi.live_selftests=1'; then
+	for t in heap-object-visible missed-invalidation-is-stale unmap-invalidates; do
+		kmsg | grep -q "live selftest $t: ok" || echo "live selftest $t did not pass"
+	done
+	kmsg | grep -q 'live selftests: 3 passed, 0 failed' || echo "live selftests did not all pass"
+	grep -q '^uat stale ctx=0 va=0xffffffaf00000000 ' "$trace" 2>/dev/null || echo "model trace lacks the stale translation"
+	grep -q '^uat probe ctx=0 va=0xffffffaf00000000 access=.* -> stale ' "$trace" 2>/dev/null || echo "model trace lacks the stale probe"
+fi
 grep -q 'violation' "$trace" 2>/dev/null && grep 'violation' "$trace" | head -n 3 | sed 's/^/model: /'
 exit 0

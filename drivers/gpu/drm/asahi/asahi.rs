@@ -23,6 +23,8 @@ mod fw_abi;
 mod hw;
 mod region_mem;
 mod regs;
+#[cfg(CONFIG_DRM_ASAHI_SELFTEST)]
+mod selftest;
 // Parts of the UAT (user VMs, heaps) wait for their users; KUnit exercises them meanwhile.
 #[allow(dead_code)]
 mod uat;
@@ -33,4 +35,10 @@ kernel::module_platform_driver! {
     authors: ["asahi-agx developers"],
     description: "Apple AGX GPU driver",
     license: "Dual MIT/GPL",
+    params: {
+        live_selftests: u32 {
+            default: 0,
+            description: "Run the live self-tests after the firmware is up (needs CONFIG_DRM_ASAHI_SELFTEST)",
+        },
+    },
 }

@@ -54,6 +54,7 @@ use crate::{
             Handoff, //
         },
         pgtable::KernelTables,
+        tlb,
         ttbat::{
             self,
             Ttbat, //
@@ -281,6 +282,11 @@ impl platform::Driver for AsahiPlatformDriver {
             None => return Err(ENODEV),
         };
 
+        // Nothing may be mapped for the GPU before its TLB can be told about unmaps.
+        tlb::ready().inspect_err(|_| {
+            dev_dbg!(dev, "waiting until GPU TLB invalidations can be issued\n")
+        })?;
+
         let desc = dt::parse(&OfGpuNode(dev)).map_err(|e| {
             dev_err!(dev, "{} GPU: {}\n", hw.soc, e);
             e.to_errno()
@@ -341,6 +347,15 @@ impl platform::Driver for AsahiPlatformDriver {
         let rtkit = firmware::new_rtkit(dev, &uat)?;
         let t0 = firmware::start_coprocessor(dev, &asc, &uat)?;
         let firmware = firmware::boot_rtkit(dev, rtkit, t0)?;
+        if *crate::module_parameters::live_selftests.value() != 0 {
+            #[cfg(CONFIG_DRM_ASAHI_SELFTEST)]
+            crate::selftest::run(dev, &uat);
+            #[cfg(not(CONFIG_DRM_ASAHI_SELFTEST))]
+            dev_warn!(
+                dev,
+                "live_selftests set, but built without CONFIG_DRM_ASAHI_SELFTEST\n"
+            );
+        }
 
         Ok(AsahiData {
             _firmware: firmware,

@@ -189,6 +189,18 @@ where
         })
     }
 
+    /// Unmaps a kernel range **without** invalidating the TLB: a deliberate missed
+    /// invalidation, for the live self-tests that check the GPU side reports it. The caller
+    /// must invalidate `[va, va + size)` on ASID 0 before reusing anything that was mapped.
+    ///
+    /// # Errors
+    ///
+    /// As [`PageTable::unmap`].
+    #[cfg(CONFIG_DRM_ASAHI_SELFTEST)]
+    pub(crate) fn unmap_kernel_leaving_tlb(&self, va: u64, size: u64) -> Result<usize> {
+        self.kernel_upper.lock().unmap(va, size, |_, _| {})
+    }
+
     /// Maps a range of the kernel context's lower half.
     ///
     /// # Errors

@@ -148,6 +148,8 @@ where
     T: SharedMem,
 {
     uat: Arc<Uat<A, R, H, T>>,
+    /// VA of the first block (meaningful once `pages` is not empty).
+    base: u64,
     pages: KVec<ContigPages>,
 }
 
@@ -162,6 +164,7 @@ where
     pub(crate) fn new(uat: Arc<Uat<A, R, H, T>>) -> Self {
         Self {
             uat,
+            base: 0,
             pages: KVec::new(),
         }
     }
@@ -200,7 +203,38 @@ where
             self.pages.truncate(first);
             return Err(e);
         }
+        if first == 0 {
+            self.base = va;
+        }
         Ok(())
+    }
+}
+
+impl<A, R, H, T> Drop for KernelBacking<A, R, H, T>
+where
+    A: TableAlloc + Clone,
+    R: TableMem,
+    H: SharedMem,
+    T: SharedMem,
+{
+    /// Unmaps (and invalidates) the backed range before its blocks go back to the kernel.
+    fn drop(&mut self) {
+        if self.pages.is_empty() {
+            return;
+        }
+        let size = self.pages.len() as u64 * pte::PAGE_SIZE;
+        if let Err(e) = self.uat.unmap_kernel(self.base, size) {
+            // The blocks cannot be freed while the GPU may still reach them.
+            pr_err!(
+                "cannot unmap GPU heap at {:#x}+{:#x} ({:?}); leaking its memory\n",
+                self.base,
+                size,
+                e
+            );
+            for p in self.pages.drain_all() {
+                core::mem::forget(p);
+            }
+        }
     }
 }
 

@@ -14,11 +14,13 @@
 //!
 //! - `CONFIG_ARM64`: the requests below turn into TLBI instructions.
 //! - everything else (`CONFIG_UML`, and `COMPILE_TEST` builds that can never bind a GPU):
-//!   there is no broadcast TLBI, so each request must be forwarded to the simulated GPU,
-//!   which keeps a real TLB and reports a missed invalidation instead of hiding it. The
-//!   device-model transport does not exist yet: until it is wired into [`forward`], requests
-//!   are counted as *unforwarded* ([`unforwarded`]) and a warning is printed once. Nothing
-//!   here pretends an invalidation happened.
+//!   there is no broadcast TLBI. UML's TLB bridge (`CONFIG_UML_TLBI_BRIDGE`,
+//!   `include/linux/um_tlbi_bridge.h`) takes the very instructions and operands the arm64
+//!   arm would execute and hands them to the device that snoops them (the GPU model), which
+//!   keeps a real TLB and reports a missed invalidation instead of hiding it. A request that
+//!   reaches no bridge is counted as *unforwarded* ([`unforwarded`]) with a warning printed
+//!   once: nothing here pretends an invalidation happened. The bridge also lets the GPU side
+//!   be asked to touch an address ([`probe`]), which the live self-tests use.
 //!
 //! Whatever the architecture, the request is validated and encoded the same way, so the
 //! encodings and the range decomposition are tested by KUnit on UML too.
@@ -191,6 +193,17 @@ pub(crate) fn invalidate(req: Request) {
     arch::issue(req);
 }
 
+/// Whether invalidations can reach the GPU now: always on arm64; on UML once the TLB bridge
+/// is bound.
+///
+/// # Errors
+///
+/// [`EPROBE_DEFER`](kernel::error::code::EPROBE_DEFER) while the bridge is not bound yet: a GPU
+/// that cannot be told about unmaps must not be used.
+pub(crate) fn ready() -> kernel::error::Result {
+    arch::ready()
+}
+
 #[cfg(CONFIG_ARM64)]
 mod arch {
     use super::{
@@ -232,6 +245,11 @@ mod arch {
         // SAFETY: As for the first barrier.
         unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
     }
+
+    /// The GPU snoops the CPU's invalidations: nothing to wait for.
+    pub(super) fn ready() -> kernel::error::Result {
+        Ok(())
+    }
 }
 
 #[cfg(not(CONFIG_ARM64))]
@@ -243,22 +261,118 @@ mod arch {
         Ordering, //
     };
 
-    /// Requests that reached no device model.
+    /// Requests performed by a device that keeps its TLB (through the UML TLB bridge).
+    pub(super) static FORWARDED: AtomicU64 = AtomicU64::new(0);
+    /// Requests that reached no device.
     pub(super) static UNFORWARDED: AtomicU64 = AtomicU64::new(0);
     static WARNED: AtomicBool = AtomicBool::new(false);
 
-    /// Hands `req` to the simulated GPU.
-    ///
-    /// The device-model integration (the virtio transport to `tools/agx-model`) fills this
-    /// in: it must deliver `req` and return only once the model has applied it. Until then
-    /// the request is counted as unforwarded, so no test can mistake it for an
-    /// invalidation that happened.
+    /// Whether a bridge is there to take invalidations.
+    pub(super) fn ready() -> kernel::error::Result {
+        bridge::ready()
+    }
+
+    /// Hands `req` to the GPU and returns once it is done, or counts it as unforwarded.
     pub(super) fn issue(req: Request) {
+        if bridge::issue(req).is_ok() {
+            FORWARDED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         UNFORWARDED.fetch_add(1, Ordering::Relaxed);
         if !WARNED.swap(true, Ordering::Relaxed) {
-            kernel::pr_warn!("no GPU model to forward TLB invalidations to ({:?})\n", req);
+            kernel::pr_warn!(
+                "no TLB bridge to forward GPU invalidations to ({:?})\n",
+                req
+            );
         }
     }
+
+    /// UML's TLB bridge (`include/linux/um_tlbi_bridge.h`): the same operations and
+    /// operands the arm64 arm executes, written to a register block the GPU model serves.
+    #[cfg(CONFIG_UML_TLBI_BRIDGE)]
+    pub(super) mod bridge {
+        use super::super::{
+            Ops,
+            Request,
+            Tlbi, //
+        };
+        use core::sync::atomic::{
+            fence,
+            Ordering, //
+        };
+        use kernel::{
+            bindings,
+            error::to_result,
+            prelude::*, //
+        };
+
+        /// Forwards every instruction of `req`, then waits for them.
+        pub(in super::super) fn issue(req: Request) -> Result {
+            // The model reads the page tables straight from memory: the table writes must
+            // be complete before it is told to drop what it cached from them.
+            fence(Ordering::SeqCst);
+            for op in Ops::new(req) {
+                let (code, arg) = match op {
+                    Tlbi::VmallE1 => (bindings::UM_TLBI_VMALLE1OS, 0),
+                    Tlbi::AsidE1(x) => (bindings::UM_TLBI_ASIDE1OS, x),
+                    Tlbi::VaE1(x) => (bindings::UM_TLBI_VAE1OS, x),
+                    Tlbi::RvaE1(x) => (bindings::UM_TLBI_RVAE1OS, x),
+                };
+                // SAFETY: Takes plain values; the bridge serialises callers itself.
+                to_result(unsafe { bindings::um_tlbi_bridge_issue(code, arg) })?;
+            }
+            // SAFETY: No arguments; callable from any context.
+            to_result(unsafe { bindings::um_tlbi_bridge_sync() })
+        }
+
+        /// Succeeds once a bridge is bound.
+        pub(in super::super) fn ready() -> Result {
+            // SAFETY: No arguments; callable from any context.
+            match unsafe { bindings::um_tlbi_bridge_sync() } {
+                0 => Ok(()),
+                _ => Err(EPROBE_DEFER),
+            }
+        }
+
+        /// Has the GPU side access `va` in context `asid` (see [`super::super::probe`]).
+        pub(in super::super) fn probe(
+            asid: u16,
+            va: u64,
+            access: u32,
+        ) -> Result<bindings::um_tlbi_probe_result> {
+            let mut res = bindings::um_tlbi_probe_result::default();
+            // SAFETY: `res` is a valid, writable result for the duration of the call.
+            to_result(unsafe {
+                bindings::um_tlbi_bridge_probe(asid.into(), va, access, &mut res)
+            })?;
+            Ok(res)
+        }
+    }
+
+    /// Without the bridge nothing can receive an invalidation.
+    #[cfg(not(CONFIG_UML_TLBI_BRIDGE))]
+    pub(super) mod bridge {
+        use super::super::Request;
+        use kernel::prelude::*;
+
+        /// Always fails: there is no bridge.
+        pub(in super::super) fn issue(_req: Request) -> Result {
+            Err(ENODEV)
+        }
+
+        /// A kernel built without the bridge can never forward (only `COMPILE_TEST` builds
+        /// get here); let it bind, [`super::issue`] says what is missing.
+        pub(in super::super) fn ready() -> Result {
+            Ok(())
+        }
+    }
+}
+
+/// Invalidation requests forwarded to, and performed by, the GPU's side (machines without
+/// broadcast TLBI only).
+#[cfg(not(CONFIG_ARM64))]
+pub(crate) fn forwarded() -> u64 {
+    arch::FORWARDED.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// Number of invalidation requests that could not be forwarded to a device model (machines
@@ -266,6 +380,74 @@ mod arch {
 #[cfg(not(CONFIG_ARM64))]
 pub(crate) fn unforwarded() -> u64 {
     arch::UNFORWARDED.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// How a [`probe`] accesses memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProbeAccess {
+    /// A read by the firmware (coprocessor).
+    FwRead,
+    /// A write by the firmware; rights are checked, memory is not changed.
+    FwWrite,
+}
+
+/// What the GPU side saw when it made a [`probe`] access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProbeOutcome {
+    /// Translated through current tables to `pa`; `data` is the u64 read there.
+    Ok {
+        /// Physical address.
+        pa: u64,
+        /// Data read (reads only).
+        data: u64,
+    },
+    /// The access faulted; `info` is the fault syndrome.
+    Fault {
+        /// `FAULT_INFO` value.
+        info: u64,
+    },
+    /// A TLB entry the tables no longer back was used: a missed invalidation.
+    Stale {
+        /// Physical address of the stale entry.
+        pa: u64,
+    },
+}
+
+/// Has the GPU side (firmware) access `va` in context `asid` through its TLB, and reports
+/// what happened. Only machines whose TLB maintenance is bridged (UML with the TLB bridge)
+/// can do this; elsewhere it fails with [`ENODEV`].
+#[cfg(CONFIG_UML_TLBI_BRIDGE)]
+pub(crate) fn probe(
+    asid: Asid,
+    va: u64,
+    access: ProbeAccess,
+) -> kernel::error::Result<ProbeOutcome> {
+    use kernel::bindings;
+    let code = match access {
+        ProbeAccess::FwRead => bindings::UM_TLBI_PROBE_FW_READ,
+        ProbeAccess::FwWrite => bindings::UM_TLBI_PROBE_FW_WRITE,
+    };
+    let res = arch::bridge::probe(asid, va, code)?;
+    Ok(match res.status {
+        bindings::UM_TLBI_PROBE_OK => ProbeOutcome::Ok {
+            pa: res.pa,
+            data: res.data,
+        },
+        bindings::UM_TLBI_PROBE_STALE => ProbeOutcome::Stale { pa: res.pa },
+        _ => ProbeOutcome::Fault {
+            info: res.fault_info,
+        },
+    })
+}
+
+/// Without a bridge nothing can make the GPU side touch memory on command.
+#[cfg(not(CONFIG_UML_TLBI_BRIDGE))]
+pub(crate) fn probe(
+    _asid: Asid,
+    _va: u64,
+    _access: ProbeAccess,
+) -> kernel::error::Result<ProbeOutcome> {
+    Err(kernel::error::code::ENODEV)
 }
 
 #[cfg(CONFIG_DRM_ASAHI_KUNIT_TEST)]
@@ -385,14 +567,15 @@ mod tests {
 
     #[cfg(not(CONFIG_ARM64))]
     #[test]
-    fn requests_without_a_model_are_not_silently_dropped() {
-        let before = unforwarded();
+    fn requests_are_never_silently_dropped() {
+        // Forwarded when a TLB bridge is bound, counted as unforwarded otherwise.
+        let before = forwarded() + unforwarded();
         invalidate(Request::Asid(1));
         invalidate(Request::Range {
             asid: 1,
             va: 0x4000,
             size: PG,
         });
-        assert_eq!(unforwarded(), before + 2);
+        assert_eq!(forwarded() + unforwarded(), before + 2);
     }
 }

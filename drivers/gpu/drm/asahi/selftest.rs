@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+
+//! Live self-tests: checks that need the GPU side, run once the firmware is up.
+//!
+//! KUnit covers the page-table code against an in-memory walker; what it cannot show is that
+//! the GPU side sees what the driver maps, and that the driver's TLB maintenance reaches the
+//! GPU's TLB. These tests do, in the manner of i915's live self-tests: built with
+//! `CONFIG_DRM_ASAHI_SELFTEST`, run at probe when the module parameter `live_selftests` is
+//! non-zero, each reported as `live selftest <name>: ok|FAILED ...` and summed up as
+//! `live selftests: N passed, N failed`.
+//!
+//! They ask the GPU side to touch an address through its TLB ([`tlb::probe`]), which only a
+//! machine with bridged TLB maintenance (UML's TLB bridge) can do; elsewhere they report that
+//! they were skipped.
+
+use kernel::{
+    contig_pages::ContigPages,
+    device::{
+        Bound,
+        Device, //
+    },
+    page,
+    prelude::*,
+    sync::Arc,
+};
+
+use crate::{
+    firmware::KernelUat,
+    uat::{
+        heap::{
+            Heap,
+            KernelBacking,
+            KERNEL_SHARED, //
+        },
+        pte::{
+            self,
+            PROT_FW_SHARED_RW, //
+        },
+        slots::KERNEL_SLOT,
+        tlb::{
+            self,
+            ProbeAccess,
+            ProbeOutcome,
+            Request, //
+        },
+    },
+};
+
+/// Kernel upper-half page the TLB tests map and unmap (outside every heap and the RTKit
+/// buffer window).
+const SCRATCH_VA: u64 = 0xffff_ffaf_0000_0000;
+/// Marks memory written by the tests, so a read through a wrong translation shows.
+const PATTERN: u64 = 0xa5a1_5e1f_7e57_0001;
+
+/// Runs every live self-test and logs the outcome; the driver keeps going either way.
+pub(crate) fn run(dev: &Device<Bound>, uat: &Arc<KernelUat<'_>>) {
+    if let Err(e) = tlb::probe(KERNEL_SLOT.into(), SCRATCH_VA, ProbeAccess::FwRead) {
+        dev_info!(
+            dev,
+            "live selftests skipped: the GPU side cannot be probed here ({:?})\n",
+            e
+        );
+        return;
+    }
+    let tests: [(&str, fn(&Arc<KernelUat<'_>>) -> Result<(), Failure>); 3] = [
+        ("heap-object-visible", heap_object_visible),
+        ("missed-invalidation-is-stale", missed_invalidation_is_stale),
+        ("unmap-invalidates", unmap_invalidates),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, test) in tests {
+        match test(uat) {
+            Ok(()) => {
+                passed += 1;
+                dev_info!(dev, "live selftest {}: ok\n", name);
+            }
+            Err(Failure::Error(step, e)) => {
+                failed += 1;
+                dev_err!(dev, "live selftest {}: FAILED at {}: {:?}\n", name, step, e);
+            }
+            Err(Failure::Saw(step, seen)) => {
+                failed += 1;
+                dev_err!(
+                    dev,
+                    "live selftest {}: FAILED at {}: GPU saw {:?}\n",
+                    name,
+                    step,
+                    seen
+                );
+            }
+        }
+    }
+    dev_info!(
+        dev,
+        "live selftests: {} passed, {} failed\n",
+        passed,
+        failed
+    );
+}
+
+/// Why a test failed.
+enum Failure {
+    /// A step returned an error.
+    Error(&'static str, Error),
+    /// The GPU side saw something else than expected.
+    Saw(&'static str, ProbeOutcome),
+}
+
+/// Probes `va` in the kernel context as a firmware read.
+fn probe(step: &'static str, va: u64) -> Result<ProbeOutcome, Failure> {
+    tlb::probe(KERNEL_SLOT.into(), va, ProbeAccess::FwRead).map_err(|e| Failure::Error(step, e))
+}
+
+/// Fails with what was seen unless `ok` holds for it.
+fn expect(
+    step: &'static str,
+    seen: ProbeOutcome,
+    ok: impl Fn(&ProbeOutcome) -> bool,
+) -> Result<(), Failure> {
+    if ok(&seen) {
+        Ok(())
+    } else {
+        Err(Failure::Saw(step, seen))
+    }
+}
+
+/// One 16 KiB block holding [`PATTERN`] in its first word.
+fn pattern_block() -> Result<ContigPages, Failure> {
+    let order = pte::PAGE_SHIFT - page::PAGE_SHIFT as u32;
+    let block = ContigPages::alloc(order, GFP_KERNEL | __GFP_ZERO)
+        .map_err(|e| Failure::Error("allocate", e.into()))?;
+    block
+        .write_u64(0, PATTERN)
+        .map_err(|e| Failure::Error("fill", e))?;
+    Ok(block)
+}
+
+/// An object allocated from a kernel heap is read by the firmware, through the UAT, from the
+/// memory the driver wrote.
+fn heap_object_visible(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
+    let mut heap = Heap::new(KERNEL_SHARED, KernelBacking::new(uat.clone()))
+        .map_err(|e| Failure::Error("heap", e))?;
+    // Skip the first slot so the object is not at the start of its block.
+    heap.alloc(0x80, 0x80)
+        .map_err(|e| Failure::Error("alloc", e))?;
+    let obj = heap
+        .alloc(0x40, 0x80)
+        .map_err(|e| Failure::Error("alloc", e))?;
+    let off = obj.va - KERNEL_SHARED.start;
+    let index =
+        usize::try_from(off >> pte::PAGE_SHIFT).map_err(|_| Failure::Error("offset", EINVAL))?;
+    let in_block = (off & (pte::PAGE_SIZE - 1)) as usize;
+    let block = heap
+        .backing()
+        .pages()
+        .get(index)
+        .ok_or(Failure::Error("backing", ENOENT))?;
+    block
+        .write_u64(in_block, PATTERN)
+        .map_err(|e| Failure::Error("fill", e))?;
+    let want_pa = block.phys_addr() + in_block as u64;
+    let seen = probe("read object", obj.va)?;
+    expect("read object", seen, |s| {
+        *s == ProbeOutcome::Ok {
+            pa: want_pa,
+            data: PATTERN,
+        }
+    })
+    // Dropping the heap unmaps and invalidates its backing before freeing it.
+}
+
+/// Unmapping without invalidating leaves the GPU a stale translation, which the GPU side
+/// reports; the invalidation then turns the access into a fault.
+fn missed_invalidation_is_stale(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
+    let block = pattern_block()?;
+    let pa = block.phys_addr();
+    uat.map_kernel(SCRATCH_VA, pa, pte::PAGE_SIZE, PROT_FW_SHARED_RW)
+        .map_err(|e| Failure::Error("map", e))?;
+    let result = (|| {
+        let seen = probe("read mapped", SCRATCH_VA)?;
+        expect("read mapped", seen, |s| {
+            *s == ProbeOutcome::Ok { pa, data: PATTERN }
+        })?;
+        uat.unmap_kernel_leaving_tlb(SCRATCH_VA, pte::PAGE_SIZE)
+            .map_err(|e| Failure::Error("unmap", e))?;
+        let seen = probe("read after unmap", SCRATCH_VA)?;
+        expect("read after unmap", seen, |s| {
+            *s == ProbeOutcome::Stale { pa }
+        })?;
+        tlb::invalidate(Request::Range {
+            asid: KERNEL_SLOT.into(),
+            va: SCRATCH_VA,
+            size: pte::PAGE_SIZE,
+        });
+        let seen = probe("read after invalidation", SCRATCH_VA)?;
+        expect("read after invalidation", seen, |s| {
+            matches!(s, ProbeOutcome::Fault { .. })
+        })
+    })();
+    // Whatever happened, nothing may reach the block once it is freed.
+    cleanup(uat, block);
+    result
+}
+
+/// The driver's own unmap invalidates: the next access faults.
+fn unmap_invalidates(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
+    let block = pattern_block()?;
+    let pa = block.phys_addr();
+    uat.map_kernel(SCRATCH_VA, pa, pte::PAGE_SIZE, PROT_FW_SHARED_RW)
+        .map_err(|e| Failure::Error("map", e))?;
+    let result = (|| {
+        let seen = probe("read mapped", SCRATCH_VA)?;
+        expect("read mapped", seen, |s| {
+            *s == ProbeOutcome::Ok { pa, data: PATTERN }
+        })?;
+        uat.unmap_kernel(SCRATCH_VA, pte::PAGE_SIZE)
+            .map_err(|e| Failure::Error("unmap", e))?;
+        let seen = probe("read after unmap", SCRATCH_VA)?;
+        expect("read after unmap", seen, |s| {
+            matches!(s, ProbeOutcome::Fault { .. })
+        })
+    })();
+    cleanup(uat, block);
+    result
+}
+
+/// Unmaps the scratch page (if still mapped; the unmap invalidates either way), then frees
+/// `block`.
+fn cleanup(uat: &Arc<KernelUat<'_>>, block: ContigPages) {
+    if uat.unmap_kernel(SCRATCH_VA, pte::PAGE_SIZE).is_err() {
+        // Possibly still reachable by the GPU: never hand the block back.
+        core::mem::forget(block);
+        return;
+    }
+    drop(block);
+}
