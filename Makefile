@@ -23,7 +23,7 @@ RUN := scripts/in-root.sh $(ROOT)
 SRC := /src
 endif
 
-.PHONY: fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
+.PHONY: bench fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
 
 all: kernel-arm64 kernel-um
 
@@ -55,6 +55,10 @@ fmt-check: tree
 
 kunit: kernel-um
 	@$(RUN) $(SRC)/scripts/kunit.sh
+
+# UAT page tables against the kernel's io-pgtable-arm (figures, not a pass/fail test).
+bench: kernel-um
+	@$(RUN) $(SRC)/scripts/bench.sh
 
 # Tests of our own test tooling (KTAP summariser).
 tools-test:

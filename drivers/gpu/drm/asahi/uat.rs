@@ -17,6 +17,8 @@ pub(crate) mod context;
 pub(crate) mod handoff;
 pub(crate) mod heap;
 pub(crate) mod pgtable;
+#[cfg(all(CONFIG_DRM_ASAHI_KUNIT_TEST, CONFIG_IOMMU_IO_PGTABLE_LPAE))]
+mod pgtable_bench;
 pub(crate) mod pte;
 pub(crate) mod slots;
 pub(crate) mod tlb;
