@@ -91,17 +91,16 @@ impl Ours {
 
     /// Physical address `va` translates to, 0 if none.
     fn lookup(&self, va: u64) -> u64 {
-        self.0.lookup(va).map_or(0, |desc| {
-            pte::desc_addr(desc) | (va & (pte::PAGE_SIZE - 1))
-        })
+        self.0
+            .lookup(va)
+            .map_or(0, |desc| pte::desc_addr(desc) | (va & (pte::PAGE_SIZE - 1)))
     }
 }
 
 /// io-pgtable-arm's flush callbacks: nothing to flush, there is no device.
 unsafe extern "C" fn no_flush_all(_cookie: *mut c_void) {}
 /// As above.
-unsafe extern "C" fn no_flush_walk(_iova: usize, _size: usize, _granule: usize, _c: *mut c_void) {
-}
+unsafe extern "C" fn no_flush_walk(_iova: usize, _size: usize, _granule: usize, _c: *mut c_void) {}
 /// As above.
 unsafe extern "C" fn no_add_page(
     _gather: *mut bindings::iommu_iotlb_gather,
