@@ -23,7 +23,7 @@ RUN := scripts/in-root.sh $(ROOT)
 SRC := /src
 endif
 
-.PHONY: bench fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
+.PHONY: bench clippy-um fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
 
 all: kernel-arm64 kernel-um
 
@@ -48,6 +48,11 @@ kernel-arm64: tree fwgen-bin
 # Clippy over the arm64 build (our code must be clean; the next plain build recompiles Rust).
 clippy: kernel-arm64
 	@$(RUN) $(SRC)/scripts/kbuild.sh arm64 CLIPPY=1
+
+# Clippy over the UML build, which also compiles the UML-only code (TLB bridge arm, live
+# self-tests, benchmark). Not part of `make test` (its Rust rebuilds cost minutes).
+clippy-um: kernel-um
+	@$(RUN) $(SRC)/scripts/kbuild.sh um CLIPPY=1
 
 # rustfmt over this repo's kernel Rust, with the kernel tree's rules.
 fmt-check: tree

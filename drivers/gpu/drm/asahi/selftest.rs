@@ -29,6 +29,7 @@ use crate::{
     uat::{
         heap::{
             Heap,
+            HeapSpec,
             KernelBacking,
             KERNEL_SHARED, //
         },
@@ -49,6 +50,14 @@ use crate::{
 /// Kernel upper-half page the TLB tests map and unmap (outside every heap and the RTKit
 /// buffer window).
 const SCRATCH_VA: u64 = 0xffff_ffaf_0000_0000;
+/// A shared-object heap like the driver's, in a range of its own so the tests never meet the
+/// driver's heaps.
+const SCRATCH_HEAP: HeapSpec = HeapSpec {
+    name: "selftest shared",
+    start: 0xffff_ffaf_1000_0000,
+    end: 0xffff_ffaf_2000_0000,
+    ..KERNEL_SHARED
+};
 /// Marks memory written by the tests, so a read through a wrong translation shows.
 const PATTERN: u64 = 0xa5a1_5e1f_7e57_0001;
 
@@ -62,7 +71,7 @@ pub(crate) fn run(dev: &Device<Bound>, uat: &Arc<KernelUat<'_>>) {
         );
         return;
     }
-    let tests: [(&str, fn(&Arc<KernelUat<'_>>) -> Result<(), Failure>); 3] = [
+    let tests: [(&str, SelfTest); 3] = [
         ("heap-object-visible", heap_object_visible),
         ("missed-invalidation-is-stale", missed_invalidation_is_stale),
         ("unmap-invalidates", unmap_invalidates),
@@ -97,6 +106,9 @@ pub(crate) fn run(dev: &Device<Bound>, uat: &Arc<KernelUat<'_>>) {
         failed
     );
 }
+
+/// One live self-test.
+type SelfTest = for<'a, 'b> fn(&'a Arc<KernelUat<'b>>) -> Result<(), Failure>;
 
 /// Why a test failed.
 enum Failure {
@@ -135,10 +147,11 @@ fn pattern_block() -> Result<ContigPages, Failure> {
     Ok(block)
 }
 
-/// An object allocated from a kernel heap is read by the firmware, through the UAT, from the
+/// An object allocated from a kernel heap (with the shared heap's protection and growth) is
+/// read by the firmware, through the UAT, from the
 /// memory the driver wrote.
 fn heap_object_visible(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
-    let mut heap = Heap::new(KERNEL_SHARED, KernelBacking::new(uat.clone()))
+    let mut heap = Heap::new(SCRATCH_HEAP, KernelBacking::new(uat.clone()))
         .map_err(|e| Failure::Error("heap", e))?;
     // Skip the first slot so the object is not at the start of its block.
     heap.alloc(0x80, 0x80)
@@ -146,7 +159,7 @@ fn heap_object_visible(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
     let obj = heap
         .alloc(0x40, 0x80)
         .map_err(|e| Failure::Error("alloc", e))?;
-    let off = obj.va - KERNEL_SHARED.start;
+    let off = obj.va - SCRATCH_HEAP.start;
     let index =
         usize::try_from(off >> pte::PAGE_SHIFT).map_err(|_| Failure::Error("offset", EINVAL))?;
     let in_block = (off & (pte::PAGE_SIZE - 1)) as usize;
@@ -169,18 +182,33 @@ fn heap_object_visible(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
     // Dropping the heap unmaps and invalidates its backing before freeing it.
 }
 
-/// Unmapping without invalidating leaves the GPU a stale translation, which the GPU side
-/// reports; the invalidation then turns the access into a fault.
-fn missed_invalidation_is_stale(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
+/// Maps a block holding [`PATTERN`] at [`SCRATCH_VA`], checks the firmware reads it there
+/// (which also loads the translation into the GPU's TLB), runs `body` with the block's
+/// physical address, then unmaps and frees the block whatever happened.
+fn with_scratch_page(
+    uat: &Arc<KernelUat<'_>>,
+    body: impl FnOnce(u64) -> Result<(), Failure>,
+) -> Result<(), Failure> {
     let block = pattern_block()?;
     let pa = block.phys_addr();
     uat.map_kernel(SCRATCH_VA, pa, pte::PAGE_SIZE, PROT_FW_SHARED_RW)
         .map_err(|e| Failure::Error("map", e))?;
-    let result = (|| {
-        let seen = probe("read mapped", SCRATCH_VA)?;
-        expect("read mapped", seen, |s| {
-            *s == ProbeOutcome::Ok { pa, data: PATTERN }
-        })?;
+    let result = probe("read mapped", SCRATCH_VA)
+        .and_then(|seen| {
+            expect("read mapped", seen, |s| {
+                *s == ProbeOutcome::Ok { pa, data: PATTERN }
+            })
+        })
+        .and_then(|()| body(pa));
+    // Whatever happened, nothing may reach the block once it is freed.
+    cleanup(uat, block);
+    result
+}
+
+/// Unmapping without invalidating leaves the GPU a stale translation, which the GPU side
+/// reports; the invalidation then turns the access into a fault.
+fn missed_invalidation_is_stale(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
+    with_scratch_page(uat, |pa| {
         uat.unmap_kernel_leaving_tlb(SCRATCH_VA, pte::PAGE_SIZE)
             .map_err(|e| Failure::Error("unmap", e))?;
         let seen = probe("read after unmap", SCRATCH_VA)?;
@@ -196,32 +224,19 @@ fn missed_invalidation_is_stale(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure>
         expect("read after invalidation", seen, |s| {
             matches!(s, ProbeOutcome::Fault { .. })
         })
-    })();
-    // Whatever happened, nothing may reach the block once it is freed.
-    cleanup(uat, block);
-    result
+    })
 }
 
 /// The driver's own unmap invalidates: the next access faults.
 fn unmap_invalidates(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
-    let block = pattern_block()?;
-    let pa = block.phys_addr();
-    uat.map_kernel(SCRATCH_VA, pa, pte::PAGE_SIZE, PROT_FW_SHARED_RW)
-        .map_err(|e| Failure::Error("map", e))?;
-    let result = (|| {
-        let seen = probe("read mapped", SCRATCH_VA)?;
-        expect("read mapped", seen, |s| {
-            *s == ProbeOutcome::Ok { pa, data: PATTERN }
-        })?;
+    with_scratch_page(uat, |_| {
         uat.unmap_kernel(SCRATCH_VA, pte::PAGE_SIZE)
             .map_err(|e| Failure::Error("unmap", e))?;
         let seen = probe("read after unmap", SCRATCH_VA)?;
         expect("read after unmap", seen, |s| {
             matches!(s, ProbeOutcome::Fault { .. })
         })
-    })();
-    cleanup(uat, block);
-    result
+    })
 }
 
 /// Unmaps the scratch page (if still mapped; the unmap invalidates either way), then frees

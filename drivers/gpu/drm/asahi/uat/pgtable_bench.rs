@@ -98,11 +98,11 @@ impl Ours {
 }
 
 /// io-pgtable-arm's flush callbacks: nothing to flush, there is no device.
-unsafe extern "C" fn no_flush_all(_cookie: *mut c_void) {}
+extern "C" fn no_flush_all(_cookie: *mut c_void) {}
 /// As above.
-unsafe extern "C" fn no_flush_walk(_iova: usize, _size: usize, _granule: usize, _c: *mut c_void) {}
+extern "C" fn no_flush_walk(_iova: usize, _size: usize, _granule: usize, _c: *mut c_void) {}
 /// As above.
-unsafe extern "C" fn no_add_page(
+extern "C" fn no_add_page(
     _gather: *mut bindings::iommu_iotlb_gather,
     _iova: usize,
     _granule: usize,
@@ -130,7 +130,7 @@ struct Theirs {
 impl Theirs {
     fn new() -> Result<Self> {
         let mut cfg = KBox::new(bindings::io_pgtable_cfg::default(), GFP_KERNEL)?;
-        cfg.pgsize_bitmap = pte::PAGE_SIZE as _;
+        cfg.pgsize_bitmap = pte::PAGE_SIZE as usize;
         cfg.ias = IAS;
         cfg.oas = OAS;
         cfg.coherent_walk = true;
