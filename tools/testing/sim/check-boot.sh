@@ -25,10 +25,10 @@ grep -q '^tlbi op=aside1os arg=0x0 asid=0 ' "$trace" 2>/dev/null || echo "model 
 # the UAT; an unmap left uninvalidated is reported stale, and after the invalidation (or with
 # the driver's own unmap) the access faults.
 if kmsg | grep -q 'Kernel command line:.*asahi.live_selftests=1'; then
-	for t in heap-object-visible missed-invalidation-is-stale unmap-invalidates; do
+	for t in heap-object-visible missed-invalidation-is-stale unmap-invalidates user-vm-in-its-slot; do
 		kmsg | grep -q "live selftest $t: ok" || echo "live selftest $t did not pass"
 	done
-	kmsg | grep -q 'live selftests: 3 passed, 0 failed' || echo "live selftests did not all pass"
+	kmsg | grep -q 'live selftests: 4 passed, 0 failed' || echo "live selftests did not all pass"
 	grep -q '^uat stale ctx=0 va=0xffffffaf00000000 ' "$trace" 2>/dev/null || echo "model trace lacks the stale translation"
 	grep -q '^uat probe ctx=0 va=0xffffffaf00000000 access=.* -> stale ' "$trace" 2>/dev/null || echo "model trace lacks the stale probe"
 fi

@@ -35,7 +35,8 @@ use crate::{
         },
         pte::{
             self,
-            PROT_FW_SHARED_RW, //
+            PROT_FW_SHARED_RW,
+            PROT_GPU_SHARED_RW, //
         },
         slots::KERNEL_SLOT,
         tlb::{
@@ -58,6 +59,8 @@ const SCRATCH_HEAP: HeapSpec = HeapSpec {
     end: 0xffff_ffaf_2000_0000,
     ..KERNEL_SHARED
 };
+/// User VA the VM test maps.
+const USER_VA: u64 = 0x10_0000_0000;
 /// Marks memory written by the tests, so a read through a wrong translation shows.
 const PATTERN: u64 = 0xa5a1_5e1f_7e57_0001;
 
@@ -71,10 +74,11 @@ pub(crate) fn run(dev: &Device<Bound>, uat: &Arc<KernelUat<'_>>) {
         );
         return;
     }
-    let tests: [(&str, SelfTest); 3] = [
+    let tests: [(&str, SelfTest); 4] = [
         ("heap-object-visible", heap_object_visible),
         ("missed-invalidation-is-stale", missed_invalidation_is_stale),
         ("unmap-invalidates", unmap_invalidates),
+        ("user-vm-in-its-slot", user_vm_in_its_slot),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, test) in tests {
@@ -120,7 +124,17 @@ enum Failure {
 
 /// Probes `va` in the kernel context as a firmware read.
 fn probe(step: &'static str, va: u64) -> Result<ProbeOutcome, Failure> {
-    tlb::probe(KERNEL_SLOT.into(), va, ProbeAccess::FwRead).map_err(|e| Failure::Error(step, e))
+    probe_as(step, KERNEL_SLOT, va, ProbeAccess::FwRead)
+}
+
+/// Probes `va` in context `slot` with `access`.
+fn probe_as(
+    step: &'static str,
+    slot: u8,
+    va: u64,
+    access: ProbeAccess,
+) -> Result<ProbeOutcome, Failure> {
+    tlb::probe(slot.into(), va, access).map_err(|e| Failure::Error(step, e))
 }
 
 /// Fails with what was seen unless `ok` holds for it.
@@ -237,6 +251,52 @@ fn unmap_invalidates(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
             matches!(s, ProbeOutcome::Fault { .. })
         })
     })
+}
+
+/// A user VM bound to a slot is what the GPU sees in that context (through the TTBAT entry
+/// written under the handoff lock), the kernel context does not see it, and the VM's unmap
+/// invalidates on the VM's slot.
+fn user_vm_in_its_slot(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
+    let vm = uat.new_vm().map_err(|e| Failure::Error("new VM", e))?;
+    let block = pattern_block()?;
+    let pa = block.phys_addr();
+    vm.map(USER_VA, pa, pte::PAGE_SIZE, PROT_GPU_SHARED_RW)
+        .map_err(|e| Failure::Error("map", e))?;
+    let result = (|| {
+        let bind = vm.bind().map_err(|e| Failure::Error("bind", e))?;
+        let slot = bind.slot();
+        if slot == KERNEL_SLOT {
+            return Err(Failure::Error("bind", EINVAL));
+        }
+        let seen = probe_as("read in the VM's slot", slot, USER_VA, ProbeAccess::GpuRead)?;
+        expect("read in the VM's slot", seen, |s| {
+            *s == ProbeOutcome::Ok { pa, data: PATTERN }
+        })?;
+        let seen = probe_as(
+            "read in the kernel context",
+            KERNEL_SLOT,
+            USER_VA,
+            ProbeAccess::GpuRead,
+        )?;
+        expect("read in the kernel context", seen, |s| {
+            matches!(s, ProbeOutcome::Fault { .. })
+        })?;
+        vm.unmap(USER_VA, pte::PAGE_SIZE)
+            .map_err(|e| Failure::Error("unmap", e))?;
+        let seen = probe_as("read after unmap", slot, USER_VA, ProbeAccess::GpuRead)?;
+        expect("read after unmap", seen, |s| {
+            matches!(s, ProbeOutcome::Fault { .. })
+        })
+    })();
+    // The VM's own unmap invalidates on its last slot, and dropping it clears its TTBAT entry
+    // and invalidates that ASID; only then may the block go.
+    let unmapped = vm.unmap(USER_VA, pte::PAGE_SIZE);
+    drop(vm);
+    match unmapped {
+        Ok(_) => drop(block),
+        Err(_) => core::mem::forget(block),
+    }
+    result
 }
 
 /// Unmaps the scratch page (if still mapped; the unmap invalidates either way), then frees

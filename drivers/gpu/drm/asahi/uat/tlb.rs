@@ -389,6 +389,8 @@ pub(crate) enum ProbeAccess {
     FwRead,
     /// A write by the firmware; rights are checked, memory is not changed.
     FwWrite,
+    /// A read by the GPU.
+    GpuRead,
 }
 
 /// What the GPU side saw when it made a [`probe`] access.
@@ -426,6 +428,7 @@ pub(crate) fn probe(
     let code = match access {
         ProbeAccess::FwRead => bindings::UM_TLBI_PROBE_FW_READ,
         ProbeAccess::FwWrite => bindings::UM_TLBI_PROBE_FW_WRITE,
+        ProbeAccess::GpuRead => bindings::UM_TLBI_PROBE_GPU_READ,
     };
     let res = arch::bridge::probe(asid, va, code)?;
     Ok(match res.status {
