@@ -123,31 +123,31 @@ static NO_FLUSH: bindings::iommu_flush_ops = bindings::iommu_flush_ops {
 /// `ops` came from `alloc_io_pgtable_ops` and is freed only by `drop`.
 struct Theirs {
     ops: *mut bindings::io_pgtable_ops,
-    /// Must outlive `ops` (io-pgtable keeps a copy, but the API hands it out mutably).
-    _cfg: KBox<bindings::io_pgtable_cfg>,
 }
 
 impl Theirs {
     fn new() -> Result<Self> {
-        let mut cfg = KBox::new(bindings::io_pgtable_cfg::default(), GFP_KERNEL)?;
-        cfg.pgsize_bitmap = pte::PAGE_SIZE as usize;
-        cfg.ias = IAS;
-        cfg.oas = OAS;
-        cfg.coherent_walk = true;
-        cfg.tlb = &NO_FLUSH;
-        // SAFETY: `cfg` is fully initialised and lives as long as the returned ops (kept in
-        // `Self`); a null cookie is passed only to the no-op flush callbacks.
+        let mut cfg = bindings::io_pgtable_cfg {
+            pgsize_bitmap: pte::PAGE_SIZE as usize,
+            ias: IAS,
+            oas: OAS,
+            coherent_walk: true,
+            tlb: &NO_FLUSH,
+            ..Default::default()
+        };
+        // SAFETY: `cfg` is fully initialised and only read during the call (io-pgtable keeps
+        // its own copy); a null cookie is passed only to the no-op flush callbacks.
         let ops = unsafe {
             bindings::alloc_io_pgtable_ops(
                 bindings::io_pgtable_fmt_ARM_64_LPAE_S1,
-                &mut *cfg,
+                &mut cfg,
                 core::ptr::null_mut(),
             )
         };
         if ops.is_null() {
             return Err(ENOMEM);
         }
-        Ok(Self { ops, _cfg: cfg })
+        Ok(Self { ops })
     }
 
     fn map(&mut self, pages: u64) -> Result {

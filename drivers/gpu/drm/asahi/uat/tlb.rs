@@ -267,10 +267,7 @@ mod arch {
     pub(super) static UNFORWARDED: AtomicU64 = AtomicU64::new(0);
     static WARNED: AtomicBool = AtomicBool::new(false);
 
-    /// Whether a bridge is there to take invalidations.
-    pub(super) fn ready() -> kernel::error::Result {
-        bridge::ready()
-    }
+    pub(super) use bridge::ready;
 
     /// Hands `req` to the GPU and returns once it is done, or counts it as unforwarded.
     pub(super) fn issue(req: Request) {
