@@ -18,7 +18,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 TMPDIR=$tmp timeout --kill-after=10 600 "$out/linux" mem=1G console=tty kunit_shutdown=halt \
 	kunit.filter_glob=asahi_uat_bench </dev/null >"$log" 2>&1 || true
-sed -nE 's/^\[[ 0-9.]+\] (asahi: )?(uat (map|unmap) [0-9]+ pages: .*)$/\2/p' "$log"
+sed -nE 's/^\[[ 0-9.]+\] (asahi: )?((uat (map|unmap) [0-9]+ pages (warm|cold)|heap alloc\+map 16 KiB): .*)$/\2/p' "$log"
 if ! grep -qE '(^|\] )ok [0-9]+ asahi_uat_bench' "$log"; then
 	echo "bench: the benchmark suite did not pass (log: $log)" >&2
 	exit 1

@@ -54,7 +54,10 @@ use crate::{
             Handoff, //
         },
         pgtable::KernelTables,
-        tlb,
+        tlb::{
+            self,
+            GpuTlb, //
+        },
         ttbat::{
             self,
             Ttbat, //
@@ -260,6 +263,9 @@ impl platform::Driver for AsahiPlatformDriver {
     type IdInfo = Binding;
     type Data<'bound> = AsahiData<'bound>;
     const OF_ID_TABLE: Option<of::IdTable<Self::IdInfo>> = Some(&OF_TABLE);
+    /// Once bound, the GPU's coprocessor runs until the SoC resets and nothing it was given
+    /// may be freed: unbinding from userspace would only strand the GPU.
+    // TEMP const SUPPRESS_BIND_ATTRS: bool = true;
 
     fn probe<'bound>(
         pdev: &'bound platform::Device<Core<'_>>,
@@ -318,6 +324,7 @@ impl platform::Driver for AsahiPlatformDriver {
             .inspect_err(|e| dev_err!(dev, "cannot map 'sgx' registers: {:?}\n", e))?;
 
         check_gpu_id(dev, hw, &sgx)?;
+        firmware::check_not_started(dev, &asc)?;
 
         dev_info!(
             dev,
@@ -337,6 +344,7 @@ impl platform::Driver for AsahiPlatformDriver {
             RootTable::new(regions.pagetables.map_wb(dev)?, regions.pagetables.start())?,
             handoff,
             Ttbat::new(RegionMem::new(regions.ttbs.map_wb(dev)?, ttbat::SIZE)?),
+            GpuTlb,
             UatConfig {
                 oas: hw.uat_oas,
                 user_sees_kernel: hw.is_g14x(),

@@ -50,8 +50,10 @@ use crate::{
     },
     regs,
     uat::{
-        context::Uat,
-        pgtable::KernelTables,
+        context::{
+            MachineUat,
+            Uat, //
+        },
         pte::{
             self,
             PROT_FW_SHARED_RW, //
@@ -75,7 +77,7 @@ const RTKIT_VA_END: u64 = 0xffff_ffae_1000_0000;
 const FIRMWARE_START_TIMEOUT: Delta = Delta::from_millis(1000);
 
 /// The UAT with the bootloader's regions as its shared memory.
-pub(crate) type KernelUat<'a> = Uat<KernelTables, RootTable<'a>, RegionMem<'a>, RegionMem<'a>>;
+pub(crate) type KernelUat<'a> = Uat<MachineUat<RootTable<'a>, RegionMem<'a>>>;
 
 /// State the RTKit callbacks need.
 #[pin_data]
@@ -88,10 +90,12 @@ pub(crate) struct FwShared<'a> {
     next_va: Mutex<u64>,
 }
 
-/// A buffer lent to the firmware, unmapped when RTKit lets go of it.
+/// A buffer lent to the firmware. RTKit lets go of it when the driver unbinds, but the
+/// firmware keeps running, so it is never freed (see shared/ARCHITECTURE.md, "Firmware
+/// lifetime"), only, were the coprocessor never started, unmapped and freed.
 pub(crate) struct FwBuffer<'a> {
-    /// The memory; freed after `drop` has unmapped it.
-    _pages: ContigPages,
+    /// The memory; freed by `drop` only after it was unmapped.
+    pages: core::mem::ManuallyDrop<ContigPages>,
     cpu: core::ptr::NonNull<u8>,
     va: u64,
     size: usize,
@@ -122,8 +126,23 @@ unsafe impl rtkit::Buffer for FwBuffer<'_> {
 
 impl Drop for FwBuffer<'_> {
     fn drop(&mut self) {
-        if let Err(e) = self.uat.unmap_kernel(self.va, self.size as u64) {
-            pr_err!("cannot unmap RTKit buffer at {:#x}: {:?}\n", self.va, e);
+        if self.uat.coprocessor_started() {
+            pr_info!(
+                "keeping the firmware's {} KiB buffer at {:#x}: the coprocessor still runs\n",
+                self.size >> 10,
+                self.va
+            );
+            return;
+        }
+        match self.uat.unmap_kernel(self.va, self.size as u64) {
+            // SAFETY: Unmapped and invalidated: nothing reaches the block any more, and
+            // `pages` is not used after this.
+            Ok(_) => unsafe { core::mem::ManuallyDrop::drop(&mut self.pages) },
+            Err(e) => pr_err!(
+                "cannot unmap RTKit buffer at {:#x} ({:?}); leaking it\n",
+                self.va,
+                e
+            ),
         }
     }
 }
@@ -190,7 +209,7 @@ impl<'a> rtkit::Operations for FwOps<'a> {
             .map_kernel(va, pages.phys_addr(), size as u64, PROT_FW_SHARED_RW)?;
         *next = end;
         Ok(FwBuffer {
-            _pages: pages,
+            pages: core::mem::ManuallyDrop::new(pages),
             cpu,
             va,
             size,
@@ -228,6 +247,26 @@ pub(crate) fn new_rtkit<'bound>(
     })
 }
 
+/// Checks that the coprocessor has not been started since the last reset.
+///
+/// Once started it runs, and uses what it was given, until the SoC resets; a second probe
+/// (after an unbind or a module reload) must not hand it new tables or buffers.
+///
+/// # Errors
+///
+/// [`EBUSY`] when the coprocessor already runs.
+pub(crate) fn check_not_started(dev: &Device<Bound>, asc: &IoMem<'_, ASC_CTL_SIZE>) -> Result {
+    if asc.read(regs::ASC_CPU_CONTROL).run() {
+        dev_err!(
+            dev,
+            "GPU coprocessor is already running (the driver was bound before since the last \
+             reset); it cannot be taken over, reboot to use the GPU\n"
+        );
+        return Err(EBUSY);
+    }
+    Ok(())
+}
+
 /// Releases the coprocessor and waits for its firmware to announce itself in the handoff
 /// region. Returns when the coprocessor was released, for the boot-time measurement.
 ///
@@ -239,6 +278,8 @@ pub(crate) fn start_coprocessor(
     asc: &IoMem<'_, ASC_CTL_SIZE>,
     uat: &KernelUat<'_>,
 ) -> Result<Instant<Monotonic>> {
+    // From here on the firmware may use everything the UAT reaches until the SoC resets.
+    uat.mark_coprocessor_started();
     let t0 = Instant::<Monotonic>::now();
     asc.update(regs::ASC_CPU_CONTROL, |r| r.with_run(true));
     read_poll_timeout(

@@ -20,7 +20,10 @@ use kernel::{
 
 use crate::uat::{
     handoff::SharedMem,
-    pgtable::TableMem, //
+    pgtable::{
+        Entries,
+        TableMem, //
+    },
 };
 
 /// A reserved region shared with the firmware, at least `min` bytes long.
@@ -69,6 +72,10 @@ impl SharedMem for RegionMem<'_> {
 }
 
 /// The bootloader's upper-half root table: the first 16 KiB page of `pagetables`.
+///
+/// # Invariants
+///
+/// `map` covers at least [`ENTRIES`](crate::uat::pgtable::ENTRIES) aligned `u64`s from its start.
 pub(crate) struct RootTable<'bound> {
     map: Mapping<'bound>,
     phys: u64,
@@ -77,9 +84,13 @@ pub(crate) struct RootTable<'bound> {
 impl<'bound> RootTable<'bound> {
     /// Wraps the mapping of the `pagetables` region, whose first page is the root table.
     pub(crate) fn new(map: Mapping<'bound>, phys: u64) -> Result<Self> {
-        if map.size() < 0x4000 || phys % 0x4000 != 0 {
+        if map.size() < size_of::<Entries>()
+            || phys % 0x4000 != 0
+            || map.as_ptr().align_offset(align_of::<u64>()) != 0
+        {
             return Err(EINVAL);
         }
+        // INVARIANT: Size and alignment checked above.
         Ok(Self { map, phys })
     }
 }
@@ -89,11 +100,11 @@ impl TableMem for RootTable<'_> {
         self.phys
     }
 
-    fn read(&self, index: usize) -> u64 {
-        self.map.read64(index * 8).unwrap_or(0)
-    }
-
-    fn write(&self, index: usize, desc: u64) {
-        let _ = self.map.write64(index * 8, desc);
+    fn entries(&self) -> &Entries {
+        // SAFETY: By the type invariant the mapping holds `ENTRIES` aligned `u64`s and lives
+        // as long as `self`. `Atomic<u64>` has the layout of `u64` and any bit pattern is
+        // valid; the CPU accesses the table only through these atomics (the firmware's own
+        // entries outside the driver's window are only read), concurrently with the GPU.
+        unsafe { &*self.map.as_ptr().cast::<Entries>() }
     }
 }

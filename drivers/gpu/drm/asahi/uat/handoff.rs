@@ -89,6 +89,12 @@ impl<M: SharedMem> Handoff<M> {
         Self { mem, spin_limit }
     }
 
+    /// The shared memory, for KUnit tests that play the firmware.
+    #[cfg(CONFIG_DRM_ASAHI_KUNIT_TEST)]
+    pub(crate) fn mem(&self) -> &M {
+        &self.mem
+    }
+
     /// Whether the firmware has announced itself.
     pub(crate) fn firmware_ready(&self) -> bool {
         self.mem.read_u64(MAGIC_FW) == MAGIC
@@ -261,6 +267,12 @@ pub(crate) mod test_mem {
         /// Peer-side write (not logged, no hook).
         pub(crate) fn poke(&self, off: usize, bytes: &[u8]) {
             self.bytes.borrow_mut()[off..off + bytes.len()].copy_from_slice(bytes);
+        }
+
+        /// Plays a wedged firmware: it holds the lock, on its turn, and never lets go.
+        pub(crate) fn firmware_holds_lock_forever(&self) {
+            self.poke(LOCK_FW, &[1]);
+            self.poke(TURN, &1u32.to_le_bytes());
         }
 
         /// Peer-side read.

@@ -20,14 +20,18 @@ use kernel::{
     contig_pages::ContigPages,
     page,
     prelude::*,
-    sync::Arc, //
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc, //
+    },
 };
 
-use super::context::Uat;
-use super::handoff::SharedMem;
-use super::pgtable::{
-    TableAlloc,
-    TableMem, //
+use super::context::{
+    Uat,
+    UatHw, //
 };
 use super::pte::{
     self,
@@ -140,28 +144,16 @@ pub(crate) trait HeapBacking {
 ///
 /// Memory comes in naturally aligned 16 KiB blocks ([`ContigPages`]), so the heap works on
 /// 4 KiB kernels; the blocks need not be contiguous with each other.
-pub(crate) struct KernelBacking<A, R, H, T>
-where
-    A: TableAlloc + Clone,
-    R: TableMem,
-    H: SharedMem,
-    T: SharedMem,
-{
-    uat: Arc<Uat<A, R, H, T>>,
+pub(crate) struct KernelBacking<P: UatHw> {
+    uat: Arc<Uat<P>>,
     /// VA of the first block (meaningful once `pages` is not empty).
     base: u64,
     pages: KVec<ContigPages>,
 }
 
-impl<A, R, H, T> KernelBacking<A, R, H, T>
-where
-    A: TableAlloc + Clone,
-    R: TableMem,
-    H: SharedMem,
-    T: SharedMem,
-{
+impl<P: UatHw> KernelBacking<P> {
     /// Backing that maps through `uat`.
-    pub(crate) fn new(uat: Arc<Uat<A, R, H, T>>) -> Self {
+    pub(crate) fn new(uat: Arc<Uat<P>>) -> Self {
         Self {
             uat,
             base: 0,
@@ -175,13 +167,7 @@ where
     }
 }
 
-impl<A, R, H, T> HeapBacking for KernelBacking<A, R, H, T>
-where
-    A: TableAlloc + Clone,
-    R: TableMem,
-    H: SharedMem,
-    T: SharedMem,
-{
+impl<P: UatHw> HeapBacking for KernelBacking<P> {
     fn grow(&mut self, va: u64, size: u64, prot: Prot) -> Result {
         let count = usize::try_from(size / pte::PAGE_SIZE).map_err(|_| ENOMEM)?;
         let first = self.pages.len();
@@ -210,19 +196,26 @@ where
     }
 }
 
-impl<A, R, H, T> Drop for KernelBacking<A, R, H, T>
-where
-    A: TableAlloc + Clone,
-    R: TableMem,
-    H: SharedMem,
-    T: SharedMem,
-{
-    /// Unmaps (and invalidates) the backed range before its blocks go back to the kernel.
+impl<P: UatHw> Drop for KernelBacking<P> {
+    /// Unmaps (and invalidates) the backed range before its blocks go back to the kernel;
+    /// once the coprocessor has been started the firmware may still use objects in it, so
+    /// the blocks are then left mapped and leaked on purpose.
     fn drop(&mut self) {
         if self.pages.is_empty() {
             return;
         }
         let size = self.pages.len() as u64 * pte::PAGE_SIZE;
+        if self.uat.coprocessor_started() {
+            pr_info!(
+                "GPU heap at {:#x}: keeping {} KiB the firmware may still use\n",
+                self.base,
+                size >> 10
+            );
+            for p in self.pages.drain_all() {
+                core::mem::forget(p);
+            }
+            return;
+        }
         if let Err(e) = self.uat.unmap_kernel(self.base, size) {
             // The blocks cannot be freed while the GPU may still reach them.
             pr_err!(
@@ -238,18 +231,37 @@ where
     }
 }
 
-/// One allocation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One allocation, owned: only its heap makes one, and giving it back consumes it, so it
+/// cannot be freed twice or forged. Dropping it instead leaks the range (never reused).
+#[derive(Debug)]
+#[must_use = "dropping a heap allocation leaks it; give it back with Heap::free"]
 pub(crate) struct HeapAlloc {
-    /// GPU/firmware VA.
-    pub(crate) va: u64,
-    /// Size in bytes (rounded up to the minimum alignment).
-    pub(crate) size: u64,
+    va: u64,
+    size: u64,
+    /// The heap that made it ([`Heap::free`] refuses allocations of other heaps).
+    heap: u32,
 }
+
+impl HeapAlloc {
+    /// GPU/firmware VA.
+    pub(crate) fn va(&self) -> u64 {
+        self.va
+    }
+
+    /// Size in bytes (rounded up to the heap's minimum alignment).
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// Source of heap identities.
+static NEXT_HEAP_ID: Atomic<u32> = Atomic::new(1);
 
 /// A heap: its range, its backing, and its free space.
 pub(crate) struct Heap<B: HeapBacking> {
     spec: HeapSpec,
+    /// Stamped on every allocation this heap makes.
+    id: u32,
     backing: B,
     /// End of the backed part (`spec.start` when nothing is backed).
     backed_end: u64,
@@ -284,6 +296,7 @@ impl<B: HeapBacking> Heap<B> {
         }
         Ok(Self {
             spec,
+            id: NEXT_HEAP_ID.fetch_add(1, Relaxed),
             backing,
             backed_end: spec.start,
             free: KVec::new(),
@@ -333,7 +346,11 @@ impl<B: HeapBacking> Heap<B> {
             let fend = fva + fsize;
             if va.checked_add(size).is_some_and(|e| e <= fend) {
                 self.take(i, va, size);
-                return Ok(HeapAlloc { va, size });
+                return Ok(HeapAlloc {
+                    va,
+                    size,
+                    heap: self.id,
+                });
             }
         }
 
@@ -362,7 +379,11 @@ impl<B: HeapBacking> Heap<B> {
             .position(|&(fva, fsize)| fva <= va && end <= fva + fsize)
             .ok_or(EINVAL)?;
         self.take(i, va, size);
-        Ok(HeapAlloc { va, size })
+        Ok(HeapAlloc {
+            va,
+            size,
+            heap: self.id,
+        })
     }
 
     /// Removes `[va, va + size)` from free range `i`, which contains it. Needs one spare slot
@@ -417,9 +438,19 @@ impl<B: HeapBacking> Heap<B> {
     ///
     /// # Errors
     ///
+    /// [`EINVAL`] for an allocation of another heap (a driver bug; nothing changes here),
     /// [`ENOMEM`] when the bookkeeping entry cannot be allocated (the range then stays
     /// allocated: leaked, never reused while possibly cached).
     pub(crate) fn free(&mut self, a: HeapAlloc) -> Result {
+        if a.heap != self.id {
+            pr_err!(
+                "{}: refusing to free {:#x}+{:#x} of another heap\n",
+                self.spec.name,
+                a.va,
+                a.size
+            );
+            return Err(EINVAL);
+        }
         if self.spec.garbage_collected {
             self.garbage.push((a.va, a.size), GFP_KERNEL)?;
         } else {
@@ -460,21 +491,12 @@ mod tests {
     use super::*;
     use crate::uat::{
         context::{
-            UatConfig,
+            test_hw,
             KERNEL_UPPER_END,
             KERNEL_UPPER_START, //
         },
-        handoff::{
-            self,
-            test_mem::TestMem,
-            Handoff, //
-        },
-        pgtable::test_alloc::TestAlloc,
         pte::Scope,
-        ttbat::{
-            self,
-            Ttbat, //
-        },
+        tlb::Request,
     };
 
     /// Records growth; fails once `budget` bytes are used.
@@ -525,19 +547,13 @@ mod tests {
         let mut h = heap(KERNEL_SHARED, u64::MAX)?;
         assert_eq!(h.backed(), 0);
         let a = h.alloc(0x10, 1)?;
-        assert_eq!(
-            a,
-            HeapAlloc {
-                va: KERNEL_SHARED.start,
-                size: 0x80
-            }
-        );
+        assert_eq!((a.va(), a.size()), (KERNEL_SHARED.start, 0x80));
         assert_eq!(h.backed(), MIB);
         let b = h.alloc(0x100, 0x1000)?;
-        assert_eq!(b.va, KERNEL_SHARED.start + 0x1000);
+        assert_eq!(b.va(), KERNEL_SHARED.start + 0x1000);
         // Larger than a step: grows by whole steps past the current end.
         let c = h.alloc(3 * MIB, 0x4000)?;
-        assert_eq!(c.va, KERNEL_SHARED.start + 0x4000);
+        assert_eq!(c.va(), KERNEL_SHARED.start + 0x4000);
         assert_eq!(h.backed(), 4 * MIB);
         assert_eq!(
             &h.backing().grown[..],
@@ -555,13 +571,17 @@ mod tests {
         let a = h.alloc(0x100, 1)?;
         let b = h.alloc(0x100, 1)?;
         let c = h.alloc(0x100, 1)?;
+        let b_va = b.va();
         h.free(b)?;
-        assert_eq!(h.alloc(0x80, 1)?.va, b.va);
+        let d = h.alloc(0x80, 1)?;
+        assert_eq!(d.va(), b_va);
         h.free(a)?;
         h.free(c)?;
         // c and the tail of b merged with the rest; a stays apart (b's head is in use).
         assert_eq!(h.free.len(), 2);
         assert_eq!(h.free_bytes(), 64 * KIB - 0x80);
+        h.free(d)?;
+        assert_eq!((h.free.len(), h.free_bytes()), (1, 64 * KIB));
         Ok(())
     }
 
@@ -569,41 +589,48 @@ mod tests {
     fn garbage_waits_for_a_flush() -> Result {
         let mut h = heap(KERNEL_PRIVATE, u64::MAX)?;
         let a = h.alloc(0x200, 1)?;
+        let a_va = a.va();
         h.free(a)?;
         assert_eq!(h.garbage_bytes(), 0x200);
         // Not reused before the flush.
-        assert_ne!(h.alloc(0x200, 1)?.va, a.va);
+        let b = h.alloc(0x200, 1)?;
+        assert_ne!(b.va(), a_va);
         h.collect_garbage()?;
         assert_eq!(h.garbage_bytes(), 0);
-        assert_eq!(h.alloc(0x200, 1)?.va, a.va);
+        let c = h.alloc(0x200, 1)?;
+        assert_eq!(c.va(), a_va);
+        h.free(b)?;
+        h.free(c)?;
+        Ok(())
+    }
+
+    #[test]
+    fn an_allocation_goes_back_only_to_its_own_heap() -> Result {
+        let mut a = heap(KERNEL_SHARED, u64::MAX)?;
+        let mut b = heap(KERNEL_SHARED, u64::MAX)?;
+        let x = a.alloc(0x100, 1)?;
+        let free_in_b = b.free_bytes();
+        // Same spec, same VA range: only the stamp tells them apart.
+        assert_eq!(b.free(x), Err(EINVAL));
+        assert_eq!(b.free_bytes(), free_in_b);
+        // The range stays allocated in `a` (the allocation was consumed: leaked, not reused).
+        let y = a.alloc(0x100, 1)?;
+        assert_ne!(y.va(), KERNEL_SHARED.start);
+        a.free(y)?;
         Ok(())
     }
 
     #[test]
     fn kernel_backing_maps_through_the_kernel_context() -> Result {
-        let (alloc, reg) = TestAlloc::new()?;
-        let root = alloc.alloc_table()?;
-        let ttb1 = root.phys();
-        let cfg = UatConfig {
-            oas: 42,
-            user_sees_kernel: false,
-            robust_isolation: false,
-        };
-        let handoff = Handoff::init(TestMem::new(handoff::SIZE)?, 1000);
-        let uat = Uat::new(
-            alloc,
-            root,
-            handoff,
-            Ttbat::new(TestMem::new(ttbat::SIZE)?),
-            cfg,
-        )?;
-        let mut h = Heap::new(KERNEL_GPU_SHARED, KernelBacking::new(uat))?;
+        let (uat, reg, tlb) = test_hw::setup(false, false)?;
+        let ttb1 = uat.kernel_root_phys();
+        let mut h = Heap::new(KERNEL_GPU_SHARED, KernelBacking::new(uat.clone()))?;
         let a = h.alloc(0x100, 1)?;
-        assert_eq!(a.va, KERNEL_GPU_SHARED.start);
+        assert_eq!(a.va(), KERNEL_GPU_SHARED.start);
         // 64 KiB of growth = four 16 KiB blocks, each mapped where the heap says.
         let pages = h.backing().pages();
         assert_eq!(pages.len(), 4);
-        let mut va = a.va;
+        let mut va = a.va();
         for p in pages {
             assert_eq!(p.phys_addr() % pte::PAGE_SIZE, 0);
             let want = pte::page_desc(p.phys_addr(), KERNEL_GPU_SHARED.prot, Scope::Global);
@@ -611,6 +638,39 @@ mod tests {
             va += pte::PAGE_SIZE;
         }
         assert_eq!(reg.walk(ttb1, va), None);
+        // Dropping the heap unmaps its backing and invalidates it before the blocks go.
+        tlb.take();
+        h.free(a)?;
+        drop(h);
+        let log = tlb.take();
+        assert_eq!(log.len(), 1);
+        assert_eq!(
+            log[0].0,
+            Request::Range {
+                asid: 0,
+                va: KERNEL_GPU_SHARED.start,
+                size: 64 * KIB
+            }
+        );
+        assert_eq!(reg.walk(ttb1, KERNEL_GPU_SHARED.start), None);
+        Ok(())
+    }
+
+    #[test]
+    fn kernel_backing_is_kept_once_the_coprocessor_runs() -> Result {
+        let (uat, reg, tlb) = test_hw::setup(false, false)?;
+        let ttb1 = uat.kernel_root_phys();
+        let mut h = Heap::new(KERNEL_SHARED, KernelBacking::new(uat.clone()))?;
+        let a = h.alloc(0x100, 1)?;
+        let pa = h.backing().pages()[0].phys_addr();
+        tlb.take();
+        uat.mark_coprocessor_started();
+        h.free(a)?;
+        drop(h);
+        // Still mapped, nothing invalidated: the firmware may hold objects in it.
+        let want = pte::page_desc(pa, KERNEL_SHARED.prot, Scope::Global);
+        assert_eq!(reg.walk(ttb1, KERNEL_SHARED.start), Some(want));
+        assert_eq!(tlb.take().len(), 0);
         Ok(())
     }
 
@@ -618,7 +678,7 @@ mod tests {
     fn exhaustion_and_failed_growth() -> Result {
         // Growth fails: the heap stays empty and usable.
         let mut h = heap(KERNEL_RO_SHARED, 0)?;
-        assert_eq!(h.alloc(0x80, 1), Err(ENOMEM));
+        assert!(matches!(h.alloc(0x80, 1), Err(e) if e == ENOMEM));
         assert_eq!(h.backed(), 0);
         // A range exhausted: ENOSPC.
         let tiny = HeapSpec {
@@ -626,12 +686,12 @@ mod tests {
             ..KERNEL_RO_SHARED
         };
         let mut h = heap(tiny, u64::MAX)?;
-        h.alloc(100 * KIB, 1)?;
-        assert_eq!(h.alloc(64 * KIB, 1), Err(ENOSPC));
+        let _big = h.alloc(100 * KIB, 1)?;
+        assert!(matches!(h.alloc(64 * KIB, 1), Err(e) if e == ENOSPC));
         assert!(h.alloc(16 * KIB, 1).is_ok());
         assert_eq!(h.backed(), 128 * KIB);
-        assert_eq!(h.alloc(0, 1), Err(EINVAL));
-        assert_eq!(h.alloc(0x80, 3), Err(EINVAL));
+        assert!(matches!(h.alloc(0, 1), Err(e) if e == EINVAL));
+        assert!(matches!(h.alloc(0x80, 3), Err(e) if e == EINVAL));
         Ok(())
     }
 }

@@ -9,32 +9,57 @@
 //!
 //! Design:
 //!
-//! - Every table is a naturally aligned 16 KiB chunk reached through the [`TableMem`] trait
-//!   and obtained from a [`TableAlloc`], so the same code runs on kernel pages
-//!   ([`KernelTables`]: an order-2 block on a 4 KiB kernel, one page on a 16 KiB one) and, in
-//!   KUnit, on an allocator that can be told to run dry.
-//! - The driver keeps a software mirror of the tree (which child table sits under which
-//!   descriptor, and how many valid descriptors each table has), so it never has to turn a
-//!   physical address read from a descriptor back into a pointer.
-//! - A map first checks its arguments, counts the table pages it is missing and allocates all
-//!   of them; only then does it touch a descriptor. Running out of memory therefore fails the
-//!   whole request with the tables unchanged.
-//! - An unmap clears the leaves, detaches tables that became empty, lets the caller invalidate
-//!   the TLB (which also drops cached walks through the detached tables), and only then frees
-//!   those tables, so the GPU can never walk through a table page that was reused.
+//! - Every table is a naturally aligned 16 KiB chunk that the CPU sees as a slice of
+//!   [`ENTRIES`] atomics ([`TableMem::entries`]): one single-copy-atomic load or store per
+//!   descriptor (the GPU walks the tables concurrently), indexes bounded by the slice, no
+//!   `Result` per access. Tables come from a [`TableAlloc`], so the same code runs on kernel
+//!   pages ([`KernelTables`]: an order-2 block on a 4 KiB kernel, one page on a 16 KiB one)
+//!   and, in KUnit, on an allocator that can run dry and that records what the GPU could see.
+//! - The driver keeps a small software mirror (which leaf table sits under which L1
+//!   descriptor), so it never turns a physical address read back from a descriptor into a
+//!   pointer. The mirror of an L1 table is built once, when that table is created.
+//! - A map checks its arguments, counts the tables it is missing and allocates all of them
+//!   before it touches a descriptor, so running out of memory leaves the tables unchanged.
+//!   It then walks once per leaf table and fills that table's run of descriptors in a tight
+//!   loop.
+//! - **Publication order.** A new table is zeroed (and may already hold descriptors) before
+//!   the descriptor pointing at it is stored; [`TableAlloc::publish_barrier`] sits between
+//!   the two, so the GPU's walker can never follow a new descriptor into stale contents (the
+//!   rule io-pgtable-arm keeps with `dma_wmb()` in `arm_lpae_install_table()`).
+//! - **Remap is break-before-make**: valid descriptors in the range are cleared, the caller
+//!   invalidates the range, and only then are the new descriptors written. The UAT walker is
+//!   the Arm VMSA one, which gives no guarantee for a live leaf whose output address changes
+//!   (the Arm ARM's break-before-make rule), so the driver does not rely on it.
+//! - **Tables are kept** once created, as io-pgtable-arm keeps them: an unmap clears leaves
+//!   only, so a later map of the same range costs no allocation and an unmap never frees
+//!   memory the GPU might still be walking. They are reclaimed all at once by
+//!   [`PageTable::retire`], which the owner calls only after the table is unreachable (its
+//!   root out of every TTBAT slot, or its window unhooked from an adopted root, and the TLB
+//!   invalidated afterwards). A table dropped without `retire` leaks its pages on purpose:
+//!   that is the safe outcome when the owner could not make it unreachable (firmware wedged,
+//!   coprocessor still running).
 //! - A table can adopt a root it does not own (the bootloader's kernel TTB1) and then manage
 //!   only a window of it; root entries outside the window are never read or written.
+
+use core::mem::ManuallyDrop;
 
 use kernel::{
     contig_pages::ContigPages,
     page,
-    prelude::*, //
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
 };
 
-use super::pte::{
-    self,
-    Prot,
-    Scope, //
+use super::{
+    pte::{
+        self,
+        Prot,
+        Scope, //
+    },
+    tlb,
 };
 
 /// Input address bits per half.
@@ -70,14 +95,26 @@ const fn l2_index(va: u64) -> usize {
     ((va >> L2_SHIFT) as usize) & (ENTRIES - 1)
 }
 
+/// End of the leaf table span (32 MiB) that contains `va`, capped at `end`.
+const fn leaf_span_end(va: u64, end: u64) -> u64 {
+    let next = (va | (L1_SPAN - 1)).wrapping_add(1);
+    if next == 0 || next > end {
+        end
+    } else {
+        next
+    }
+}
+
+/// The descriptors of one table page.
+pub(crate) type Entries = [Atomic<u64>; ENTRIES];
+
 /// One 16 KiB table page as the GPU sees it.
 pub(crate) trait TableMem: Unpin {
     /// Physical (GPU output) address of the page, 16 KiB aligned.
     fn phys(&self) -> u64;
-    /// Reads descriptor `index` (< [`ENTRIES`]).
-    fn read(&self, index: usize) -> u64;
-    /// Writes descriptor `index` (< [`ENTRIES`]) with one single-copy-atomic store.
-    fn write(&self, index: usize, desc: u64);
+    /// The page's descriptors. Every access is one single-copy-atomic 64-bit access
+    /// (`READ_ONCE`/`WRITE_ONCE`), since the GPU may walk the page at any time.
+    fn entries(&self) -> &Entries;
 }
 
 /// Source of zeroed table pages.
@@ -91,6 +128,12 @@ pub(crate) trait TableAlloc: Unpin {
     ///
     /// [`ENOMEM`] when no memory is left.
     fn alloc_table(&self) -> Result<Self::Mem>;
+
+    /// Orders every earlier write to table pages before any later one, as the GPU's walker
+    /// observes them. Called before storing a descriptor that makes a new table reachable.
+    fn publish_barrier(&self) {
+        tlb::publish_barrier();
+    }
 }
 
 /// Order of a 16 KiB block in CPU pages: 2 on a 4 KiB kernel, 0 on a 16 KiB one.
@@ -100,88 +143,99 @@ const TABLE_ORDER: u32 = {
     pte::PAGE_SHIFT - page::PAGE_SHIFT as u32
 };
 
+/// A table page from the kernel page allocator.
+///
+/// # Invariants
+///
+/// The block is exactly 16 KiB (`ENTRIES` descriptors), naturally aligned.
+pub(crate) struct KernelTable(ContigPages);
+
+impl TableMem for KernelTable {
+    fn phys(&self) -> u64 {
+        self.0.phys_addr()
+    }
+
+    fn entries(&self) -> &Entries {
+        // SAFETY: By the type invariant the block holds exactly `ENTRIES` aligned `u64`s in the
+        // linear map, valid while `self` lives. `Atomic<u64>` has the layout of `u64`, any bit
+        // pattern is valid, and every CPU access goes through these atomics; the GPU only
+        // reads the memory.
+        unsafe { &*self.0.as_ptr().cast::<Entries>() }
+    }
+}
+
 /// Table pages from the kernel page allocator.
 #[derive(Clone, Copy)]
 pub(crate) struct KernelTables;
 
-impl TableMem for ContigPages {
-    fn phys(&self) -> u64 {
-        self.phys_addr()
-    }
-
-    fn read(&self, index: usize) -> u64 {
-        // Cannot fail: callers pass `index < ENTRIES` and the block is 16 KiB (TABLE_ORDER).
-        self.read_u64(index * 8).unwrap_or(0)
-    }
-
-    fn write(&self, index: usize, desc: u64) {
-        // Cannot fail: callers pass `index < ENTRIES` and the block is 16 KiB (TABLE_ORDER).
-        let _ = self.write_u64(index * 8, desc);
-    }
-}
-
 impl TableAlloc for KernelTables {
-    type Mem = ContigPages;
+    type Mem = KernelTable;
 
-    fn alloc_table(&self) -> Result<ContigPages> {
-        Ok(ContigPages::alloc(TABLE_ORDER, GFP_KERNEL | __GFP_ZERO)?)
+    fn alloc_table(&self) -> Result<KernelTable> {
+        let block = ContigPages::alloc(TABLE_ORDER, GFP_KERNEL | __GFP_ZERO)?;
+        // INVARIANT: `2^TABLE_ORDER` CPU pages are 16 KiB, aligned to their size.
+        Ok(KernelTable(block))
     }
 }
 
-/// A table in the software mirror: its page, its valid-descriptor count and, above the leaf
-/// level, the child table under each descriptor.
+/// An L1 table and the leaf tables under its descriptors.
 ///
-/// Invariant (outside of an unmap in progress): `children[i]` is `Some` exactly when
-/// descriptor `i` is a valid table descriptor pointing at that child.
-struct Table<M> {
+/// Invariant: `leaves[i]` is `Some` exactly when descriptor `i` of `mem` is a valid table
+/// descriptor pointing at that leaf.
+struct Dir<M> {
     mem: M,
-    live: usize,
-    children: KVec<Option<KBox<Table<M>>>>,
+    leaves: KVec<Option<M>>,
 }
 
-impl<M: TableMem> Table<M> {
-    fn new<A: TableAlloc<Mem = M>>(alloc: &A, leaf: bool) -> Result<KBox<Self>> {
+impl<M: TableMem> Dir<M> {
+    fn new<A: TableAlloc<Mem = M>>(alloc: &A) -> Result<KBox<Self>> {
         let mem = alloc.alloc_table()?;
-        let mut children = KVec::new();
-        if !leaf {
-            children.reserve(ENTRIES, GFP_KERNEL)?;
-            for _ in 0..ENTRIES {
-                children.push(None, GFP_KERNEL)?;
-            }
+        let mut leaves = KVec::with_capacity(ENTRIES, GFP_KERNEL)?;
+        for _ in 0..ENTRIES {
+            // Cannot fail: the capacity was reserved above.
+            let _ = leaves.push_within_capacity(None);
         }
-        Ok(KBox::new(
-            Self {
-                mem,
-                live: 0,
-                children,
-            },
-            GFP_KERNEL,
-        )?)
+        Ok(KBox::new(Self { mem, leaves }, GFP_KERNEL)?)
     }
+}
+
+/// Stores a table descriptor for `child` in `slot`, after the barrier that makes the child's
+/// contents visible first.
+fn publish<A: TableAlloc>(alloc: &A, slot: &Atomic<u64>, child: &A::Mem) {
+    alloc.publish_barrier();
+    slot.store(pte::table_desc(child.phys()), Relaxed);
 }
 
 /// What [`PageTable::map_chunks`] should do with pages that are already mapped.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Overwrite {
+enum Overwrite<F: FnOnce(u64, u64)> {
     /// Fail with `EBUSY` before changing anything.
     Refuse,
-    /// Replace them.
-    Replace,
+    /// Replace them, break-before-make: clear, call the invalidation, then write.
+    Replace(F),
+}
+
+/// Tables a map must allocate before it starts: L1 tables (with their mirror) and leaves.
+struct Pools<M> {
+    dirs: KVec<KBox<Dir<M>>>,
+    leaves: KVec<M>,
 }
 
 /// Page tables for one half of a GPU address space, covering the VA window
 /// `[start, end)`.
 pub(crate) struct PageTable<A: TableAlloc, R: TableMem = <A as TableAlloc>::Mem> {
     alloc: A,
-    root: R,
-    /// L1 tables under the root entries (all [`ROOT_ENTRIES`], only the window's are used).
-    l1: KVec<Option<KBox<Table<A::Mem>>>>,
+    /// Freed (or, for an adopted root, its CPU mapping dropped) only by a retired table.
+    root: ManuallyDrop<R>,
+    /// L1 tables under the root entries (only the window's are used).
+    dirs: [Option<KBox<Dir<A::Mem>>>; ROOT_ENTRIES],
     scope: Scope,
     start: u64,
     end: u64,
     oas: u32,
     /// Table pages currently owned (the root not counted).
     tables: usize,
+    /// Set by [`PageTable::retire`]: the tables are gone, nothing may be mapped any more.
+    retired: bool,
 }
 
 impl<A: TableAlloc> PageTable<A> {
@@ -235,26 +289,24 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
         if !(32..=52).contains(&oas) {
             return Err(EINVAL);
         }
-        let mut l1 = KVec::with_capacity(ROOT_ENTRIES, GFP_KERNEL)?;
-        for _ in 0..ROOT_ENTRIES {
-            l1.push(None, GFP_KERNEL)?;
+        let entries = root.entries();
+        if entries[l0_index(start)..=l0_index(end - 1)]
+            .iter()
+            .any(|e| pte::is_valid(e.load(Relaxed)))
+        {
+            return Err(EBUSY);
         }
-        let this = Self {
+        Ok(Self {
             alloc,
-            root,
-            l1,
+            root: ManuallyDrop::new(root),
+            dirs: [const { None }; ROOT_ENTRIES],
             scope,
             start,
             end,
             oas,
             tables: 0,
-        };
-        for i in this.root_indices(start, end - start) {
-            if pte::is_valid(this.root.read(i)) {
-                return Err(EBUSY);
-            }
-        }
-        Ok(this)
+            retired: false,
+        })
     }
 
     /// Physical address of the root, for the TTBAT.
@@ -277,12 +329,11 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
         (self.start, self.end)
     }
 
-    fn root_indices(&self, va: u64, size: u64) -> core::ops::RangeInclusive<usize> {
-        l0_index(va)..=l0_index(va + size - 1)
-    }
-
     /// Checks that `[va, va + size)` is a non-empty, page-aligned range inside the window.
     fn check_range(&self, va: u64, size: u64) -> Result {
+        if self.retired {
+            return Err(ENODEV);
+        }
         let page_mask = pte::PAGE_SIZE - 1;
         if size == 0 || va & page_mask != 0 || size & page_mask != 0 {
             return Err(EINVAL);
@@ -294,57 +345,65 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
         Ok(())
     }
 
-    /// Counts the (L1, leaf) tables a map of `[va, va + size)` would have to allocate.
-    fn missing_tables(&self, va: u64, size: u64) -> (usize, usize) {
+    /// The leaf table covering `va`, if there is one.
+    fn leaf(&self, va: u64) -> Option<&Entries> {
+        let dir = self.dirs[l0_index(va)].as_ref()?;
+        Some(dir.leaves[l1_index(va)].as_ref()?.entries())
+    }
+
+    /// Calls `f` with the descriptors of `[va, end)` of each existing leaf table, in order.
+    fn for_each_run(&self, va: u64, end: u64, mut f: impl FnMut(&[Atomic<u64>])) {
+        let mut cur = va;
+        while cur < end {
+            let next = leaf_span_end(cur, end);
+            if let Some(leaf) = self.leaf(cur) {
+                f(&leaf[l2_index(cur)..=l2_index(next - 1)]);
+            }
+            cur = next;
+        }
+    }
+
+    /// Allocates the (L1, leaf) tables a map of `[va, va + size)` is missing.
+    fn alloc_missing(&self, va: u64, size: u64) -> Result<Pools<A::Mem>> {
         let last = va + size - 1;
-        let (mut l1, mut l2) = (0, 0);
-        for i0 in self.root_indices(va, size) {
+        let (mut need_dirs, mut need_leaves) = (0, 0);
+        for i0 in l0_index(va)..=l0_index(last) {
             let lo = if i0 == l0_index(va) { l1_index(va) } else { 0 };
             let hi = if i0 == l0_index(last) {
                 l1_index(last)
             } else {
                 ENTRIES - 1
             };
-            match &self.l1[i0] {
+            match &self.dirs[i0] {
                 None => {
-                    l1 += 1;
-                    l2 += hi - lo + 1;
+                    need_dirs += 1;
+                    need_leaves += hi - lo + 1;
                 }
-                Some(t) => l2 += t.children[lo..=hi].iter().filter(|c| c.is_none()).count(),
+                Some(d) => need_leaves += d.leaves[lo..=hi].iter().filter(|l| l.is_none()).count(),
             }
         }
-        (l1, l2)
+        let mut pools = Pools {
+            dirs: KVec::with_capacity(need_dirs, GFP_KERNEL)?,
+            leaves: KVec::with_capacity(need_leaves, GFP_KERNEL)?,
+        };
+        for _ in 0..need_dirs {
+            // Cannot fail: the capacity was reserved above.
+            let _ = pools.dirs.push_within_capacity(Dir::new(&self.alloc)?);
+        }
+        for _ in 0..need_leaves {
+            // Cannot fail: the capacity was reserved above.
+            let _ = pools.leaves.push_within_capacity(self.alloc.alloc_table()?);
+        }
+        Ok(pools)
     }
 
     /// Returns the leaf descriptor for `va`, if the tables reach that far.
     pub(crate) fn lookup(&self, va: u64) -> Option<u64> {
-        if va < self.start || va >= self.end {
+        if self.retired || va < self.start || va >= self.end {
             return None;
         }
-        let l1 = self.l1[l0_index(va)].as_ref()?;
-        let l2 = l1.children[l1_index(va)].as_ref()?;
-        let desc = l2.mem.read(l2_index(va));
+        let desc = self.leaf(va)?[l2_index(va)].load(Relaxed);
         pte::is_valid(desc).then_some(desc)
-    }
-
-    /// Whether any page of `[va, va + size)` is mapped.
-    fn any_mapped(&self, va: u64, size: u64) -> bool {
-        let mut cur = va;
-        let end = va + size;
-        while cur < end {
-            let next = ((cur / L1_SPAN) + 1).saturating_mul(L1_SPAN).min(end);
-            let leaf = self.l1[l0_index(cur)]
-                .as_ref()
-                .and_then(|l1| l1.children[l1_index(cur)].as_ref());
-            if let Some(leaf) = leaf {
-                let (lo, hi) = (l2_index(cur), l2_index(next - 1));
-                if (lo..=hi).any(|i| pte::is_valid(leaf.mem.read(i))) {
-                    return true;
-                }
-            }
-            cur = next;
-        }
-        false
     }
 
     /// Maps `size` bytes at `va` to the physically contiguous range at `pa`.
@@ -353,22 +412,37 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
     ///
     /// [`EINVAL`] for unaligned or empty ranges, [`ERANGE`] for a range outside the window or
     /// an output address beyond the SoC's physical address size, [`EBUSY`] when a page of the
-    /// range is already mapped, [`ENOMEM`] when table pages cannot be allocated. On error
-    /// nothing was changed.
+    /// range is already mapped, [`ENOMEM`] when table pages cannot be allocated, [`ENODEV`]
+    /// once retired. On error nothing was changed.
     pub(crate) fn map(&mut self, va: u64, pa: u64, size: u64, prot: Prot) -> Result {
-        self.map_chunks(va, [(pa, size)].into_iter(), prot, Overwrite::Refuse)
+        self.map_chunks(va, [(pa, size)].into_iter(), prot, Overwrite::<fn(u64, u64)>::Refuse)
             .map(|_| ())
     }
 
     /// Maps `[va, va + size)`, replacing whatever is mapped there, and returns how many
-    /// previously valid pages were replaced: when that is not zero the caller must invalidate
-    /// the TLB for the range.
+    /// previously valid pages were replaced.
+    ///
+    /// Break-before-make: when anything was mapped, those descriptors are cleared first, then
+    /// `invalidate(va, size)` is called (the caller invalidates the GPU TLB there), and only
+    /// then are the new descriptors written.
     ///
     /// # Errors
     ///
     /// As [`PageTable::map`], except that mapped pages are not an error.
-    pub(crate) fn remap(&mut self, va: u64, pa: u64, size: u64, prot: Prot) -> Result<usize> {
-        self.map_chunks(va, [(pa, size)].into_iter(), prot, Overwrite::Replace)
+    pub(crate) fn remap(
+        &mut self,
+        va: u64,
+        pa: u64,
+        size: u64,
+        prot: Prot,
+        invalidate: impl FnOnce(u64, u64),
+    ) -> Result<usize> {
+        self.map_chunks(
+            va,
+            [(pa, size)].into_iter(),
+            prot,
+            Overwrite::Replace(invalidate),
+        )
     }
 
     /// Maps the physical chunks `(pa, len)` back to back from `va` (a scatter-gather list),
@@ -381,13 +455,20 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
     where
         I: Iterator<Item = (u64, u64)> + Clone,
     {
-        self.map_chunks(va, chunks, prot, Overwrite::Refuse)
+        self.map_chunks(va, chunks, prot, Overwrite::<fn(u64, u64)>::Refuse)
             .map(|_| ())
     }
 
-    fn map_chunks<I>(&mut self, va: u64, chunks: I, prot: Prot, mode: Overwrite) -> Result<usize>
+    fn map_chunks<I, F>(
+        &mut self,
+        va: u64,
+        chunks: I,
+        prot: Prot,
+        mode: Overwrite<F>,
+    ) -> Result<usize>
     where
         I: Iterator<Item = (u64, u64)> + Clone,
+        F: FnOnce(u64, u64),
     {
         // 1. Check everything before allocating anything.
         let page_mask = pte::PAGE_SIZE - 1;
@@ -403,82 +484,103 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
             size = size.checked_add(len).ok_or(ERANGE)?;
         }
         self.check_range(va, size)?;
-        if mode == Overwrite::Refuse && self.any_mapped(va, size) {
-            return Err(EBUSY);
+        let end = va + size;
+        if matches!(mode, Overwrite::Refuse) {
+            let mut busy = false;
+            self.for_each_run(va, end, |run| {
+                busy = busy || run.iter().any(|e| pte::is_valid(e.load(Relaxed)));
+            });
+            if busy {
+                return Err(EBUSY);
+            }
         }
 
         // 2. Allocate every missing table; on failure everything allocated so far is dropped.
-        let (need_l1, need_l2) = self.missing_tables(va, size);
-        let mut pool_l1 = KVec::with_capacity(need_l1, GFP_KERNEL)?;
-        for _ in 0..need_l1 {
-            pool_l1.push(Table::new(&self.alloc, false)?, GFP_KERNEL)?;
-        }
-        let mut pool_l2 = KVec::with_capacity(need_l2, GFP_KERNEL)?;
-        for _ in 0..need_l2 {
-            pool_l2.push(Table::new(&self.alloc, true)?, GFP_KERNEL)?;
+        let mut pools = self.alloc_missing(va, size)?;
+
+        // 3. Break: clear what is mapped and have it invalidated before anything new is
+        //    written over it.
+        let mut replaced = 0;
+        if let Overwrite::Replace(invalidate) = mode {
+            self.for_each_run(va, end, |run| {
+                for e in run {
+                    if pte::is_valid(e.load(Relaxed)) {
+                        e.store(0, Relaxed);
+                        replaced += 1;
+                    }
+                }
+            });
+            if replaced != 0 {
+                invalidate(va, size);
+            }
         }
 
-        // 3. Install. Nothing below can fail: the pools hold exactly what is missing.
-        self.tables += need_l1 + need_l2;
+        // 4. Make. Nothing below can fail: the pools hold exactly what is missing and the
+        //    chunks were checked to cover the range.
+        self.tables += pools.dirs.len() + pools.leaves.len();
         let scope = self.scope;
-        let mut replaced = 0;
+        let mut chunks = chunks;
+        let (mut desc, mut left) = (0u64, 0u64);
         let mut cur = va;
-        for (pa, len) in chunks {
-            let mut off = 0;
-            while off < len {
-                let leaf = self.leaf_for(cur, &mut pool_l1, &mut pool_l2);
-                let Some(leaf) = leaf else {
-                    // Unreachable: `missing_tables` counted every table this loop needs.
-                    return Err(EINVAL);
-                };
-                let i = l2_index(cur);
-                if pte::is_valid(leaf.mem.read(i)) {
-                    replaced += 1;
-                } else {
-                    leaf.live += 1;
+        while cur < end {
+            let next = leaf_span_end(cur, end);
+            let leaf = self.leaf_for(cur, &mut pools);
+            let Some(leaf) = leaf else {
+                // Unreachable: `alloc_missing` counted every table this loop needs.
+                return Err(EINVAL);
+            };
+            let mut run = &leaf[l2_index(cur)..=l2_index(next - 1)];
+            while !run.is_empty() {
+                while left == 0 {
+                    // The chunks cover the range (checked in step 1).
+                    let (pa, len) = chunks.next().ok_or(EINVAL)?;
+                    desc = pte::page_desc(pa, prot, scope);
+                    left = len >> pte::PAGE_SHIFT;
                 }
-                leaf.mem.write(i, pte::page_desc(pa + off, prot, scope));
-                off += pte::PAGE_SIZE;
-                cur += pte::PAGE_SIZE;
+                let n = run.len().min(left as usize);
+                let (now, rest) = run.split_at(n);
+                for e in now {
+                    e.store(desc, Relaxed);
+                    // The address bits sit below the attribute bits and were checked against
+                    // the output size: stepping the descriptor steps the address.
+                    desc += pte::PAGE_SIZE;
+                }
+                left -= n as u64;
+                run = rest;
             }
+            cur = next;
         }
         Ok(replaced)
     }
 
     /// Returns the leaf table for `va`, installing tables from the pools where missing.
-    fn leaf_for<'a>(
-        &'a mut self,
-        va: u64,
-        pool_l1: &mut KVec<KBox<Table<A::Mem>>>,
-        pool_l2: &mut KVec<KBox<Table<A::Mem>>>,
-    ) -> Option<&'a mut Table<A::Mem>> {
+    fn leaf_for<'a>(&'a mut self, va: u64, pools: &mut Pools<A::Mem>) -> Option<&'a Entries> {
         let i0 = l0_index(va);
-        if self.l1[i0].is_none() {
-            let t = pool_l1.pop()?;
-            self.root.write(i0, pte::table_desc(t.mem.phys()));
-            self.l1[i0] = Some(t);
+        if self.dirs[i0].is_none() {
+            let dir = pools.dirs.pop()?;
+            publish(&self.alloc, &self.root.entries()[i0], &dir.mem);
+            self.dirs[i0] = Some(dir);
         }
-        let l1 = self.l1[i0].as_mut()?;
+        let dir = self.dirs[i0].as_deref_mut()?;
         let i1 = l1_index(va);
-        if l1.children[i1].is_none() {
-            let t = pool_l2.pop()?;
-            l1.mem.write(i1, pte::table_desc(t.mem.phys()));
-            l1.children[i1] = Some(t);
-            l1.live += 1;
+        if dir.leaves[i1].is_none() {
+            let leaf = pools.leaves.pop()?;
+            publish(&self.alloc, &dir.mem.entries()[i1], &leaf);
+            dir.leaves[i1] = Some(leaf);
         }
-        l1.children[i1].as_deref_mut()
+        Some(dir.leaves[i1].as_ref()?.entries())
     }
 
     /// Unmaps `[va, va + size)` and returns the number of pages that were mapped.
     ///
-    /// Pages that are not mapped are skipped. Tables left empty are detached, then
-    /// `invalidate(va, size)` is called (the caller invalidates the GPU TLB there; it is
-    /// called even if nothing was mapped, so a caller cannot forget it), and only then are
-    /// the detached tables freed.
+    /// Pages that are not mapped are skipped; tables are kept (see the module docs). Then
+    /// `invalidate(va, size)` is called: the caller invalidates the GPU TLB there. It is
+    /// called even if nothing was mapped, so a caller cannot forget it.
     ///
     /// # Errors
     ///
-    /// [`EINVAL`] for unaligned or empty ranges, [`ERANGE`] for a range outside the window.
+    /// [`EINVAL`] for unaligned or empty ranges, [`ERANGE`] for a range outside the window,
+    /// [`ENODEV`] once retired.
     pub(crate) fn unmap(
         &mut self,
         va: u64,
@@ -487,75 +589,66 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
     ) -> Result<usize> {
         self.check_range(va, size)?;
         let mut cleared = 0;
-        let end = va + size;
-
-        // 1. Clear leaves; detach tables that become empty (descriptor cleared, page kept).
-        let mut cur = va;
-        while cur < end {
-            let next = ((cur / L1_SPAN) + 1).saturating_mul(L1_SPAN).min(end);
-            let (i0, i1) = (l0_index(cur), l1_index(cur));
-            if let Some(l1) = self.l1[i0].as_deref_mut() {
-                if let Some(leaf) = l1.children[i1].as_deref_mut() {
-                    for i in l2_index(cur)..=l2_index(next - 1) {
-                        if pte::is_valid(leaf.mem.read(i)) {
-                            leaf.mem.write(i, 0);
-                            leaf.live -= 1;
-                            cleared += 1;
-                        }
-                    }
-                    if leaf.live == 0 && pte::is_valid(l1.mem.read(i1)) {
-                        l1.mem.write(i1, 0);
-                        l1.live -= 1;
-                    }
-                }
-                if l1.live == 0 && pte::is_valid(self.root.read(i0)) {
-                    self.root.write(i0, 0);
+        self.for_each_run(va, va + size, |run| {
+            for e in run {
+                if pte::is_valid(e.load(Relaxed)) {
+                    e.store(0, Relaxed);
+                    cleared += 1;
                 }
             }
-            cur = next;
-        }
-
-        // 2. The GPU may still hold walks through the detached tables until this returns.
+        });
         invalidate(va, size);
-
-        // 3. Free what was detached.
-        for i0 in self.root_indices(va, size) {
-            let root_valid = pte::is_valid(self.root.read(i0));
-            let Some(l1) = self.l1[i0].as_deref_mut() else {
-                continue;
-            };
-            let mut freed = 0;
-            if root_valid {
-                for (i1, child) in l1.children.iter_mut().enumerate() {
-                    if child.is_some() && !pte::is_valid(l1.mem.read(i1)) {
-                        *child = None;
-                        freed += 1;
-                    }
-                }
-            } else {
-                freed = 1 + l1.children.iter().filter(|c| c.is_some()).count();
-                self.l1[i0] = None;
-            }
-            self.tables -= freed;
-        }
         Ok(cleared)
+    }
+
+    /// Clears the root entries this table installed, so that after a TLB invalidation the
+    /// GPU can no longer reach any table below the root. For an adopted root the entries
+    /// outside the window (the firmware's) are left alone.
+    pub(crate) fn unhook(&mut self) {
+        let root = self.root.entries();
+        for (i0, dir) in self.dirs.iter().enumerate() {
+            if dir.is_some() {
+                root[i0].store(0, Relaxed);
+            }
+        }
+    }
+
+    /// Frees every table page below the root, and an owned root; the table maps nothing
+    /// afterwards and refuses new maps with [`ENODEV`].
+    ///
+    /// Call it only when the GPU can no longer walk the tables: never published (not in any
+    /// TTBAT slot, never adopted into a live root), or unreachable and invalidated since
+    /// (root out of every slot, or [`PageTable::unhook`]ed, then the context's TLB
+    /// invalidated).
+    pub(crate) fn retire(&mut self) {
+        self.unhook();
+        for dir in self.dirs.iter_mut() {
+            *dir = None;
+        }
+        self.tables = 0;
+        self.retired = true;
     }
 }
 
 impl<A: TableAlloc, R: TableMem> Drop for PageTable<A, R> {
+    /// A retired table frees its root; any other leaks every page on purpose (see the module
+    /// docs): the GPU may still be walking them. The owner logs the leak.
     fn drop(&mut self) {
-        // Only the root may outlive us (an adopted one): leave no descriptor pointing at the
-        // tables freed with `self.l1`.
-        for (i0, l1) in self.l1.iter().enumerate() {
-            if l1.is_some() {
-                self.root.write(i0, 0);
+        if self.retired {
+            // SAFETY: `root` is not used after this point.
+            unsafe { ManuallyDrop::drop(&mut self.root) };
+            return;
+        }
+        for dir in self.dirs.iter_mut() {
+            if let Some(dir) = dir.take() {
+                core::mem::forget(dir);
             }
         }
     }
 }
 
 /// KUnit helpers: an allocator that can run dry and a walker that follows the descriptors
-/// the way the GPU does.
+/// the way the GPU does, and refuses to follow one into a table it could see stale.
 #[cfg(CONFIG_DRM_ASAHI_KUNIT_TEST)]
 pub(crate) mod test_alloc {
     use super::*;
@@ -569,8 +662,11 @@ pub(crate) mod test_alloc {
     pub(crate) const BASE: u64 = 0x10_0000_0000;
 
     struct Page {
-        words: KVec<Cell<u64>>,
+        words: Arc<KBox<Entries>>,
         live: bool,
+        /// Whether a publish barrier came after the page was allocated (zeroed): only then
+        /// may a walker follow a descriptor into it.
+        published: bool,
     }
 
     /// Backing store shared by the allocator, its pages and the test.
@@ -578,6 +674,8 @@ pub(crate) mod test_alloc {
         pages: RefCell<KVec<Page>>,
         /// Allocations left before `ENOMEM`; `None` = unlimited.
         budget: Cell<Option<usize>>,
+        /// Publish barriers issued.
+        barriers: Cell<usize>,
     }
 
     impl Registry {
@@ -596,13 +694,33 @@ pub(crate) mod test_alloc {
             self.pages.borrow().iter().filter(|p| p.live).count()
         }
 
+        /// Publish barriers issued so far.
+        pub(crate) fn barriers(&self) -> usize {
+            self.barriers.get()
+        }
+
+        fn page_index(pa: u64) -> usize {
+            ((pa - BASE) / pte::PAGE_SIZE) as usize
+        }
+
         /// Reads descriptor `index` of the page at `pa`; panics (fails the test) if that page
         /// was freed or never allocated, which is what a GPU walk must never reach.
         pub(crate) fn read(&self, pa: u64, index: usize) -> u64 {
             let pages = self.pages.borrow();
-            let page = &pages[((pa - BASE) / pte::PAGE_SIZE) as usize];
+            let page = &pages[Self::page_index(pa)];
             assert!(page.live);
-            page.words[index].get()
+            page.words[index].load(Relaxed)
+        }
+
+        /// Follows a table descriptor like the GPU's walker: the table must be live and its
+        /// zeroed contents published before the descriptor could be seen.
+        fn enter(&self, desc: u64) -> u64 {
+            let pa = pte::desc_addr(desc);
+            let pages = self.pages.borrow();
+            let page = &pages[Self::page_index(pa)];
+            assert!(page.live);
+            assert!(page.published, "table {:#x} reachable before a barrier", pa);
+            pa
         }
 
         /// Translates `va` by walking descriptors from `root` like the GPU: returns the leaf
@@ -612,11 +730,11 @@ pub(crate) mod test_alloc {
             if !pte::is_valid(d0) {
                 return None;
             }
-            let d1 = self.read(pte::desc_addr(d0), l1_index(va));
+            let d1 = self.read(self.enter(d0), l1_index(va));
             if !pte::is_valid(d1) {
                 return None;
             }
-            let d2 = self.read(pte::desc_addr(d1), l2_index(va));
+            let d2 = self.read(self.enter(d1), l2_index(va));
             pte::is_valid(d2).then_some(d2)
         }
     }
@@ -624,6 +742,7 @@ pub(crate) mod test_alloc {
     /// A test table page.
     pub(crate) struct TestMem {
         reg: Arc<Registry>,
+        words: Arc<KBox<Entries>>,
         index: usize,
     }
 
@@ -632,12 +751,8 @@ pub(crate) mod test_alloc {
             BASE + self.index as u64 * pte::PAGE_SIZE
         }
 
-        fn read(&self, index: usize) -> u64 {
-            self.reg.pages.borrow()[self.index].words[index].get()
-        }
-
-        fn write(&self, index: usize, desc: u64) {
-            self.reg.pages.borrow()[self.index].words[index].set(desc);
+        fn entries(&self) -> &Entries {
+            &self.words
         }
     }
 
@@ -658,6 +773,7 @@ pub(crate) mod test_alloc {
                 Registry {
                     pages: RefCell::new(KVec::new()),
                     budget: Cell::new(None),
+                    barriers: Cell::new(0),
                 },
                 GFP_KERNEL,
             )?;
@@ -675,14 +791,31 @@ pub(crate) mod test_alloc {
                 }
                 self.0.budget.set(Some(n - 1));
             }
-            let words = KVec::from_elem(Cell::new(0), ENTRIES, GFP_KERNEL)?;
+            let zeroed = KBox::<Entries>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+            // SAFETY: The allocation is zeroed, and all zeroes is a valid `Atomic<u64>`.
+            let words = Arc::new(unsafe { zeroed.assume_init() }, GFP_KERNEL)?;
             let mut pages = self.0.pages.borrow_mut();
             let index = pages.len();
-            pages.push(Page { words, live: true }, GFP_KERNEL)?;
+            pages.push(
+                Page {
+                    words: words.clone(),
+                    live: true,
+                    published: false,
+                },
+                GFP_KERNEL,
+            )?;
             Ok(TestMem {
                 reg: self.0.clone(),
+                words,
                 index,
             })
+        }
+
+        fn publish_barrier(&self) {
+            self.0.barriers.set(self.0.barriers.get() + 1);
+            for page in self.0.pages.borrow_mut().iter_mut() {
+                page.published = true;
+            }
         }
     }
 }
@@ -692,6 +825,7 @@ pub(crate) mod test_alloc {
 mod tests {
     use super::test_alloc::*;
     use super::*;
+    use kernel::sync::atomic::Relaxed;
     use crate::uat::pte::{
         PROT_FW_PRIV_RW,
         PROT_GPU_SHARED_RO,
@@ -746,6 +880,7 @@ mod tests {
         assert_mapped(&pt, &reg, 0x4000, PA, PG, PROT_GPU_SHARED_RW);
         assert_unmapped(&pt, &reg, 0, PG);
         assert_unmapped(&pt, &reg, 0x8000, PG);
+        pt.retire();
         Ok(())
     }
 
@@ -791,11 +926,12 @@ mod tests {
         );
         pt.map(0x8000, (1 << 40) - PG, PG, PROT_GPU_SHARED_RW)?;
         assert_eq!(pt.table_pages(), 5);
+        pt.retire();
         Ok(())
     }
 
     #[test]
-    fn map_one_gib_and_unmap_frees_everything() -> Result {
+    fn map_one_gib_and_unmap_keeps_tables_for_reuse() -> Result {
         let (mut pt, reg) = user()?;
         // 1 GiB starting half way through a leaf table: 33 leaves, one L1.
         let va = 0x10_0000_0000 + L1_SPAN / 2;
@@ -810,9 +946,19 @@ mod tests {
             calls += 1;
         })?;
         assert_eq!((n, calls), ((GIB / PG) as usize, 1));
-        assert_eq!(pt.table_pages(), 0);
-        assert_eq!(reg.live(), 1);
         assert_unmapped(&pt, &reg, va, GIB);
+        // The tables stay: mapping the range again needs no memory at all.
+        assert_eq!(pt.table_pages(), 34);
+        reg.fail_after(0);
+        pt.map(va, PA + GIB, GIB, PROT_GPU_SHARED_RO)?;
+        reg.unlimited();
+        assert_mapped(&pt, &reg, va, PA + GIB, GIB, PROT_GPU_SHARED_RO);
+        // Retiring frees every table but the root, which goes with the table.
+        pt.retire();
+        assert_eq!((pt.table_pages(), reg.live()), (0, 1));
+        assert_eq!(pt.map(va, PA, PG, PROT_GPU_SHARED_RW), Err(ENODEV));
+        drop(pt);
+        assert_eq!(reg.live(), 0);
         Ok(())
     }
 
@@ -823,19 +969,17 @@ mod tests {
         let va = 4 * L1_SPAN;
         pt.map(va, PA, 3 * L1_SPAN, PROT_GPU_SHARED_RW)?;
         assert_eq!(pt.table_pages(), 4);
-        // A hole in the middle of the first leaf: the table stays.
+        // A hole in the middle of the first leaf.
         assert_eq!(pt.unmap(va + 4 * PG, 2 * PG, |_, _| ())?, 2);
-        assert_eq!(pt.table_pages(), 4);
         assert_unmapped(&pt, &reg, va + 4 * PG, 2 * PG);
         assert_mapped(&pt, &reg, va, PA, 4 * PG, PROT_GPU_SHARED_RW);
         assert_mapped(&pt, &reg, va + 6 * PG, PA + 6 * PG, PG, PROT_GPU_SHARED_RW);
-        // The whole middle leaf plus one page on each side: only the middle table is freed.
+        // The whole middle leaf plus one page on each side.
         assert_eq!(
             pt.unmap(va + L1_SPAN - PG, L1_SPAN + 2 * PG, |_, _| ())?,
             (L1_SPAN / PG) as usize + 2
         );
-        assert_eq!(pt.table_pages(), 3);
-        assert_eq!(reg.live(), 4);
+        assert_unmapped(&pt, &reg, va + L1_SPAN - PG, L1_SPAN + 2 * PG);
         assert_mapped(
             &pt,
             &reg,
@@ -856,27 +1000,45 @@ mod tests {
         let mut called = false;
         assert_eq!(pt.unmap(va + L1_SPAN, PG, |_, _| called = true)?, 0);
         assert!(called);
-        // Unmap the rest page by page from the top: the last page frees the last tables.
-        pt.unmap(va, 3 * L1_SPAN - PG, |_, _| ())?;
-        assert_eq!(pt.table_pages(), 2);
-        pt.unmap(va + 3 * L1_SPAN - PG, PG, |_, _| ())?;
-        assert_eq!(pt.table_pages(), 0);
+        // Unmapping beyond every table is fine too.
+        assert_eq!(pt.unmap(40 * L1_SPAN, 2 * L1_SPAN, |_, _| ())?, 0);
+        assert_eq!(pt.table_pages(), 4);
+        pt.retire();
         assert_eq!(reg.live(), 1);
         Ok(())
     }
 
     #[test]
-    fn tables_are_freed_only_after_invalidation() -> Result {
+    fn unretired_tables_are_leaked_not_freed() -> Result {
         let (mut pt, reg) = user()?;
         pt.map(0x4000, PA, PG, PROT_GPU_SHARED_RW)?;
-        let live = reg.live();
         let root = pt.root_phys();
-        pt.unmap(0x4000, PG, |_, _| {
-            // Detached already (the walk stops at the root) but not yet freed.
-            assert_eq!(reg.walk(root, 0x4000), None);
-            assert_eq!(reg.live(), live);
-        })?;
-        assert_eq!(reg.live(), 1);
+        // The owner could not make the table unreachable (say the handoff lock timed out):
+        // the GPU may still walk it, so dropping it must free nothing.
+        drop(pt);
+        assert_eq!(reg.live(), 3);
+        assert_eq!(
+            reg.walk(root, 0x4000),
+            Some(pte::page_desc(PA, PROT_GPU_SHARED_RW, Scope::NonGlobal))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn new_tables_are_published_after_a_barrier() -> Result {
+        let (mut pt, reg) = user()?;
+        // Two new tables (L1 and leaf): a barrier before each descriptor that links one in.
+        pt.map(0x4000, PA, PG, PROT_GPU_SHARED_RW)?;
+        assert_eq!(reg.barriers(), 2);
+        assert_mapped(&pt, &reg, 0x4000, PA, PG, PROT_GPU_SHARED_RW);
+        // Filling an existing leaf publishes nothing new.
+        pt.map(0x8000, PA, 16 * PG, PROT_GPU_SHARED_RW)?;
+        assert_eq!(reg.barriers(), 2);
+        // A run over three new leaves: three more.
+        pt.map(L1_SPAN, PA, 3 * L1_SPAN, PROT_GPU_SHARED_RW)?;
+        assert_eq!(reg.barriers(), 5);
+        assert_mapped(&pt, &reg, 3 * L1_SPAN, PA + 2 * L1_SPAN, PG, PROT_GPU_SHARED_RW);
+        pt.retire();
         Ok(())
     }
 
@@ -896,14 +1058,25 @@ mod tests {
         assert_unmapped(&pt, &reg, 0x10_0000 - PG, PG);
         assert_unmapped(&pt, &reg, 0x10_0000 + 4 * PG, PG);
         assert_mapped(&pt, &reg, 0x10_0000, PA, 4 * PG, PROT_GPU_SHARED_RW);
-        // Remap the middle two pages and one page past the end elsewhere, read-only.
+        // Remap the middle two pages and one page past the end elsewhere, read-only:
+        // break-before-make, so when the invalidation runs the old pages are unmapped and the
+        // new ones not yet written.
+        let root = pt.root_phys();
+        let mut calls = 0;
         let replaced = pt.remap(
             0x10_0000 + 2 * PG,
             0x9_0000_0000,
             3 * PG,
             PROT_GPU_SHARED_RO,
+            |va, size| {
+                assert_eq!((va, size), (0x10_0000 + 2 * PG, 3 * PG));
+                for i in 0..3 {
+                    assert_eq!(reg.walk(root, va + i * PG), None);
+                }
+                calls += 1;
+            },
         )?;
-        assert_eq!(replaced, 2);
+        assert_eq!((replaced, calls), (2, 1));
         assert_mapped(&pt, &reg, 0x10_0000, PA, 2 * PG, PROT_GPU_SHARED_RW);
         assert_mapped(
             &pt,
@@ -913,8 +1086,14 @@ mod tests {
             3 * PG,
             PROT_GPU_SHARED_RO,
         );
+        // Remapping over nothing has nothing to invalidate.
+        let mut invalidated = false;
+        let replaced = pt.remap(0x20_0000, PA, PG, PROT_GPU_SHARED_RO, |_, _| {
+            invalidated = true
+        })?;
+        assert_eq!((replaced, invalidated), (0, false));
         assert_eq!(pt.unmap(0x10_0000, 5 * PG, |_, _| ())?, 5);
-        assert_eq!(pt.table_pages(), 0);
+        pt.retire();
         Ok(())
     }
 
@@ -936,7 +1115,7 @@ mod tests {
         // Remap over the existing page plus a new leaf table also fails cleanly.
         reg.fail_after(0);
         assert_eq!(
-            pt.remap(0x4000, PA + PG, L1_SPAN, PROT_GPU_SHARED_RO),
+            pt.remap(0x4000, PA + PG, L1_SPAN, PROT_GPU_SHARED_RO, |_, _| ()),
             Err(ENOMEM)
         );
         assert_mapped(&pt, &reg, 0x4000, PA, PG, PROT_GPU_SHARED_RW);
@@ -945,6 +1124,7 @@ mod tests {
         pt.map(va, PA, 2 * L1_SPAN, PROT_GPU_SHARED_RW)?;
         reg.unlimited();
         assert_eq!(pt.table_pages(), 5);
+        pt.retire();
         Ok(())
     }
 
@@ -981,6 +1161,7 @@ mod tests {
         let repeat = core::iter::repeat_n((PA, PG), 4);
         pt.map_sg(0x100_0000, repeat, PROT_GPU_SHARED_RO)?;
         assert_mapped(&pt, &reg, 0x100_0000 + 3 * PG, PA, PG, PROT_GPU_SHARED_RO);
+        pt.retire();
         Ok(())
     }
 
@@ -989,12 +1170,12 @@ mod tests {
         let (alloc, reg) = TestAlloc::new()?;
         // A "bootloader" root with the firmware's entry 0 already in use.
         let root = alloc.alloc_table()?;
-        root.write(0, 0x20_0000_0003);
+        root.entries()[0].store(0x20_0000_0003, Relaxed);
         let root_phys = root.phys();
         let win = (0xffff_ffa0_0000_0000, 0xffff_ffb0_0000_0000);
         // A window that is not whole root entries, or one over the used entry, is refused.
         let r2 = alloc.alloc_table()?;
-        r2.write(2, 0x20_0000_4003);
+        r2.entries()[2].store(0x20_0000_4003, Relaxed);
         assert!(matches!(
             PageTable::<TestAlloc, TestMem>::adopt(TestAlloc(reg.clone()), r2, Scope::Global, win.0, win.1, 42),
             Err(e) if e == EBUSY
@@ -1014,10 +1195,14 @@ mod tests {
             Err(ERANGE)
         );
         assert_eq!(pt.map(0x20_0000_0000, PA, PG, PROT_FW_PRIV_RW), Err(ERANGE));
-        // The firmware's entry is untouched throughout, and dropping the table clears ours.
+        // The firmware's entry is untouched throughout; unhooking clears only ours.
         assert_eq!(reg.read(root_phys, 0), 0x20_0000_0003);
         pt.unmap(va, 2 * PG, |_, _| ())?;
+        assert_ne!(reg.read(root_phys, 2), 0);
+        pt.unhook();
         assert_eq!(reg.read(root_phys, 2), 0);
+        assert_eq!(reg.read(root_phys, 0), 0x20_0000_0003);
+        pt.retire();
         Ok(())
     }
 
@@ -1025,12 +1210,10 @@ mod tests {
     fn kernel_allocator_gives_aligned_zeroed_tables() -> Result {
         let t = KernelTables.alloc_table()?;
         assert_eq!(t.phys() % PG, 0);
-        for i in 0..ENTRIES {
-            assert_eq!(t.read(i), 0);
-        }
-        t.write(ENTRIES - 1, 0xdead_0003);
-        assert_eq!(t.read(ENTRIES - 1), 0xdead_0003);
-        assert_eq!(t.size() as u64, PG);
+        assert!(t.entries().iter().all(|e| e.load(Relaxed) == 0));
+        t.entries()[ENTRIES - 1].store(0xdead_0003, Relaxed);
+        assert_eq!(t.entries()[ENTRIES - 1].load(Relaxed), 0xdead_0003);
+        assert_eq!(t.0.size() as u64, PG);
         Ok(())
     }
 }
