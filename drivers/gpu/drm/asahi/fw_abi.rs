@@ -131,13 +131,37 @@ mod tests {
     }
 
     #[test]
-    fn every_abi_selects_its_own_version() {
+    fn the_thirteen_shipped_pairs_each_select_an_abi_of_their_version() {
+        // What the driver must accept (shared/ARCHITECTURE.md, firmware definitions): every
+        // base and Pro/Max/Ultra M1 with 12.3 and 13.5, the base M2 with 12.4 and 13.5, the
+        // M2 Pro/Max/Ultra with 13.5.
+        let pairs: [(&HwConfig, [u32; 3]); 13] = [
+            (&hw::T8103, [12, 3, 0]),
+            (&hw::T8103, [13, 5, 0]),
+            (&hw::T6000, [12, 3, 0]),
+            (&hw::T6000, [13, 5, 0]),
+            (&hw::T6001, [12, 3, 0]),
+            (&hw::T6001, [13, 5, 0]),
+            (&hw::T6002, [12, 3, 0]),
+            (&hw::T6002, [13, 5, 0]),
+            (&hw::T8112, [12, 4, 0]),
+            (&hw::T8112, [13, 5, 0]),
+            (&hw::T6020, [13, 5, 0]),
+            (&hw::T6021, [13, 5, 0]),
+            (&hw::T6022, [13, 5, 0]),
+        ];
+        for (hw, v) in pairs {
+            let abi = FwAbi::select(hw, FwVersion(v));
+            assert!(abi.is_some());
+            assert!(abi.is_some_and(|abi| abi.version() == FwVersion(v)));
+        }
+        // And nothing else among the known releases.
+        let mut accepted = 0;
         for hw in hw::ALL {
             for v in [[12, 3, 0], [12, 4, 0], [13, 5, 0]] {
-                if let Some(abi) = FwAbi::select(hw, FwVersion(v)) {
-                    assert_eq!(abi.version(), FwVersion(v));
-                }
+                accepted += usize::from(FwAbi::select(hw, FwVersion(v)).is_some());
             }
         }
+        assert_eq!(accepted, 13);
     }
 }

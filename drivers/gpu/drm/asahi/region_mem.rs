@@ -102,8 +102,8 @@ impl TableMem for RootTable<'_> {
 
     fn entries(&self) -> &Entries {
         // SAFETY: By the type invariant the mapping holds `ENTRIES` aligned `u64`s and lives
-        // as long as `self`. `Atomic<u64>` has the layout of `u64` and any bit pattern is
-        // valid; the CPU accesses the table only through these atomics (the firmware's own
+        // as long as `self`. `Desc` has the layout of `u64` and any bit pattern is valid; the
+        // CPU accesses the table only through `Desc` (the firmware's own
         // entries outside the driver's window are only read), concurrently with the GPU.
         unsafe { &*self.map.as_ptr().cast::<Entries>() }
     }

@@ -10,7 +10,7 @@
 //! Design:
 //!
 //! - Every table is a naturally aligned 16 KiB chunk that the CPU sees as a slice of
-//!   [`ENTRIES`] atomics ([`TableMem::entries`]): one single-copy-atomic load or store per
+//!   [`ENTRIES`] descriptors ([`TableMem::entries`]): one single-copy-atomic load or store per
 //!   descriptor (the GPU walks the tables concurrently), indexes bounded by the slice, no
 //!   `Result` per access. Tables come from a [`TableAlloc`], so the same code runs on kernel
 //!   pages ([`KernelTables`]: an order-2 block on a 4 KiB kernel, one page on a 16 KiB one)
@@ -41,16 +41,15 @@
 //! - A table can adopt a root it does not own (the bootloader's kernel TTB1) and then manage
 //!   only a window of it; root entries outside the window are never read or written.
 
-use core::mem::ManuallyDrop;
+use core::{
+    cell::UnsafeCell,
+    mem::ManuallyDrop, //
+};
 
 use kernel::{
     contig_pages::ContigPages,
     page,
-    prelude::*,
-    sync::atomic::{
-        Atomic,
-        Relaxed, //
-    },
+    prelude::*, //
 };
 
 use super::{
@@ -105,8 +104,36 @@ const fn leaf_span_end(va: u64, end: u64) -> u64 {
     }
 }
 
+/// One descriptor of a table page as the CPU accesses it: each read or write is one
+/// single-copy-atomic 64-bit volatile access, the kernel's `READ_ONCE()`/`WRITE_ONCE()`,
+/// because the GPU may walk the table at any time. (Not `kernel::sync::atomic`, whose
+/// accesses are out-of-line helper calls: the map loop is one store per page.)
+#[repr(transparent)]
+pub(crate) struct Desc(UnsafeCell<u64>);
+
+// SAFETY: Every access is a naturally aligned, single-copy-atomic volatile access (`get`,
+// `set`); the only concurrent party besides CPUs holding `&Desc` is the GPU, which reads. Writers
+// are serialised by the owner of the table (`&mut PageTable`).
+unsafe impl Sync for Desc {}
+
+impl Desc {
+    /// Reads the descriptor (`READ_ONCE`).
+    #[inline(always)]
+    pub(crate) fn get(&self) -> u64 {
+        // SAFETY: The cell is a valid, aligned `u64` for as long as `self` lives.
+        unsafe { self.0.get().read_volatile() }
+    }
+
+    /// Writes the descriptor (`WRITE_ONCE`).
+    #[inline(always)]
+    pub(crate) fn set(&self, desc: u64) {
+        // SAFETY: As in `get`; writing through a shared reference is what `UnsafeCell` is for.
+        unsafe { self.0.get().write_volatile(desc) }
+    }
+}
+
 /// The descriptors of one table page.
-pub(crate) type Entries = [Atomic<u64>; ENTRIES];
+pub(crate) type Entries = [Desc; ENTRIES];
 
 /// One 16 KiB table page as the GPU sees it.
 pub(crate) trait TableMem: Unpin {
@@ -157,9 +184,8 @@ impl TableMem for KernelTable {
 
     fn entries(&self) -> &Entries {
         // SAFETY: By the type invariant the block holds exactly `ENTRIES` aligned `u64`s in the
-        // linear map, valid while `self` lives. `Atomic<u64>` has the layout of `u64`, any bit
-        // pattern is valid, and every CPU access goes through these atomics; the GPU only
-        // reads the memory.
+        // linear map, valid while `self` lives. `Desc` has the layout of `u64`, any bit pattern
+        // is valid, and every CPU access goes through `Desc`; the GPU only reads the memory.
         unsafe { &*self.0.as_ptr().cast::<Entries>() }
     }
 }
@@ -201,9 +227,9 @@ impl<M: TableMem> Dir<M> {
 
 /// Stores a table descriptor for `child` in `slot`, after the barrier that makes the child's
 /// contents visible first.
-fn publish<A: TableAlloc>(alloc: &A, slot: &Atomic<u64>, child: &A::Mem) {
+fn publish<A: TableAlloc>(alloc: &A, slot: &Desc, child: &A::Mem) {
     alloc.publish_barrier();
-    slot.store(pte::table_desc(child.phys()), Relaxed);
+    slot.set(pte::table_desc(child.phys()));
 }
 
 /// What [`PageTable::map_chunks`] should do with pages that are already mapped.
@@ -292,7 +318,7 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
         let entries = root.entries();
         if entries[l0_index(start)..=l0_index(end - 1)]
             .iter()
-            .any(|e| pte::is_valid(e.load(Relaxed)))
+            .any(|e| pte::is_valid(e.get()))
         {
             return Err(EBUSY);
         }
@@ -352,7 +378,7 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
     }
 
     /// Calls `f` with the descriptors of `[va, end)` of each existing leaf table, in order.
-    fn for_each_run(&self, va: u64, end: u64, mut f: impl FnMut(&[Atomic<u64>])) {
+    fn for_each_run(&self, va: u64, end: u64, mut f: impl FnMut(&[Desc])) {
         let mut cur = va;
         while cur < end {
             let next = leaf_span_end(cur, end);
@@ -363,9 +389,14 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
         }
     }
 
-    /// Allocates the (L1, leaf) tables a map of `[va, va + size)` is missing.
-    fn alloc_missing(&self, va: u64, size: u64) -> Result<Pools<A::Mem>> {
+    /// Allocates the (L1, leaf) tables a map of `[va, va + size)` is missing; `None` when
+    /// none is (the common case, which then allocates nothing at all).
+    fn alloc_missing(&self, va: u64, size: u64) -> Result<Option<Pools<A::Mem>>> {
         let last = va + size - 1;
+        // The common case: a range inside one leaf table that exists already.
+        if va >> L1_SHIFT == last >> L1_SHIFT && self.leaf(va).is_some() {
+            return Ok(None);
+        }
         let (mut need_dirs, mut need_leaves) = (0, 0);
         for i0 in l0_index(va)..=l0_index(last) {
             let lo = if i0 == l0_index(va) { l1_index(va) } else { 0 };
@@ -382,6 +413,9 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
                 Some(d) => need_leaves += d.leaves[lo..=hi].iter().filter(|l| l.is_none()).count(),
             }
         }
+        if need_dirs == 0 && need_leaves == 0 {
+            return Ok(None);
+        }
         let mut pools = Pools {
             dirs: KVec::with_capacity(need_dirs, GFP_KERNEL)?,
             leaves: KVec::with_capacity(need_leaves, GFP_KERNEL)?,
@@ -394,7 +428,7 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
             // Cannot fail: the capacity was reserved above.
             let _ = pools.leaves.push_within_capacity(self.alloc.alloc_table()?);
         }
-        Ok(pools)
+        Ok(Some(pools))
     }
 
     /// Returns the leaf descriptor for `va`, if the tables reach that far.
@@ -402,7 +436,7 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
         if self.retired || va < self.start || va >= self.end {
             return None;
         }
-        let desc = self.leaf(va)?[l2_index(va)].load(Relaxed);
+        let desc = self.leaf(va)?[l2_index(va)].get();
         pte::is_valid(desc).then_some(desc)
     }
 
@@ -488,7 +522,7 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
         if matches!(mode, Overwrite::Refuse) {
             let mut busy = false;
             self.for_each_run(va, end, |run| {
-                busy = busy || run.iter().any(|e| pte::is_valid(e.load(Relaxed)));
+                busy = busy || run.iter().any(|e| pte::is_valid(e.get()));
             });
             if busy {
                 return Err(EBUSY);
@@ -504,8 +538,8 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
         if let Overwrite::Replace(invalidate) = mode {
             self.for_each_run(va, end, |run| {
                 for e in run {
-                    if pte::is_valid(e.load(Relaxed)) {
-                        e.store(0, Relaxed);
+                    if pte::is_valid(e.get()) {
+                        e.set(0);
                         replaced += 1;
                     }
                 }
@@ -517,7 +551,7 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
 
         // 4. Make. Nothing below can fail: the pools hold exactly what is missing and the
         //    chunks were checked to cover the range.
-        self.tables += pools.dirs.len() + pools.leaves.len();
+        self.tables += pools.as_ref().map_or(0, |p| p.dirs.len() + p.leaves.len());
         let scope = self.scope;
         let mut chunks = chunks;
         let (mut desc, mut left) = (0u64, 0u64);
@@ -540,7 +574,7 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
                 let n = run.len().min(left as usize);
                 let (now, rest) = run.split_at(n);
                 for e in now {
-                    e.store(desc, Relaxed);
+                    e.set(desc);
                     // The address bits sit below the attribute bits and were checked against
                     // the output size: stepping the descriptor steps the address.
                     desc += pte::PAGE_SIZE;
@@ -554,17 +588,21 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
     }
 
     /// Returns the leaf table for `va`, installing tables from the pools where missing.
-    fn leaf_for<'a>(&'a mut self, va: u64, pools: &mut Pools<A::Mem>) -> Option<&'a Entries> {
+    fn leaf_for<'a>(
+        &'a mut self,
+        va: u64,
+        pools: &mut Option<Pools<A::Mem>>,
+    ) -> Option<&'a Entries> {
         let i0 = l0_index(va);
         if self.dirs[i0].is_none() {
-            let dir = pools.dirs.pop()?;
+            let dir = pools.as_mut()?.dirs.pop()?;
             publish(&self.alloc, &self.root.entries()[i0], &dir.mem);
             self.dirs[i0] = Some(dir);
         }
         let dir = self.dirs[i0].as_deref_mut()?;
         let i1 = l1_index(va);
         if dir.leaves[i1].is_none() {
-            let leaf = pools.leaves.pop()?;
+            let leaf = pools.as_mut()?.leaves.pop()?;
             publish(&self.alloc, &dir.mem.entries()[i1], &leaf);
             dir.leaves[i1] = Some(leaf);
         }
@@ -591,8 +629,8 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
         let mut cleared = 0;
         self.for_each_run(va, va + size, |run| {
             for e in run {
-                if pte::is_valid(e.load(Relaxed)) {
-                    e.store(0, Relaxed);
+                if pte::is_valid(e.get()) {
+                    e.set(0);
                     cleared += 1;
                 }
             }
@@ -608,7 +646,7 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
         let root = self.root.entries();
         for (i0, dir) in self.dirs.iter().enumerate() {
             if dir.is_some() {
-                root[i0].store(0, Relaxed);
+                root[i0].set(0);
             }
         }
     }
@@ -709,7 +747,7 @@ pub(crate) mod test_alloc {
             let pages = self.pages.borrow();
             let page = &pages[Self::page_index(pa)];
             assert!(page.live);
-            page.words[index].load(Relaxed)
+            page.words[index].get()
         }
 
         /// Follows a table descriptor like the GPU's walker: the table must be live and its
@@ -792,7 +830,7 @@ pub(crate) mod test_alloc {
                 self.0.budget.set(Some(n - 1));
             }
             let zeroed = KBox::<Entries>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
-            // SAFETY: The allocation is zeroed, and all zeroes is a valid `Atomic<u64>`.
+            // SAFETY: The allocation is zeroed, and all zeroes is a valid `Desc`.
             let words = Arc::new(unsafe { zeroed.assume_init() }, GFP_KERNEL)?;
             let mut pages = self.0.pages.borrow_mut();
             let index = pages.len();
@@ -825,7 +863,6 @@ pub(crate) mod test_alloc {
 mod tests {
     use super::test_alloc::*;
     use super::*;
-    use kernel::sync::atomic::Relaxed;
     use crate::uat::pte::{
         PROT_FW_PRIV_RW,
         PROT_GPU_SHARED_RO,
@@ -1170,12 +1207,12 @@ mod tests {
         let (alloc, reg) = TestAlloc::new()?;
         // A "bootloader" root with the firmware's entry 0 already in use.
         let root = alloc.alloc_table()?;
-        root.entries()[0].store(0x20_0000_0003, Relaxed);
+        root.entries()[0].set(0x20_0000_0003);
         let root_phys = root.phys();
         let win = (0xffff_ffa0_0000_0000, 0xffff_ffb0_0000_0000);
         // A window that is not whole root entries, or one over the used entry, is refused.
         let r2 = alloc.alloc_table()?;
-        r2.entries()[2].store(0x20_0000_4003, Relaxed);
+        r2.entries()[2].set(0x20_0000_4003);
         assert!(matches!(
             PageTable::<TestAlloc, TestMem>::adopt(TestAlloc(reg.clone()), r2, Scope::Global, win.0, win.1, 42),
             Err(e) if e == EBUSY
@@ -1210,9 +1247,9 @@ mod tests {
     fn kernel_allocator_gives_aligned_zeroed_tables() -> Result {
         let t = KernelTables.alloc_table()?;
         assert_eq!(t.phys() % PG, 0);
-        assert!(t.entries().iter().all(|e| e.load(Relaxed) == 0));
-        t.entries()[ENTRIES - 1].store(0xdead_0003, Relaxed);
-        assert_eq!(t.entries()[ENTRIES - 1].load(Relaxed), 0xdead_0003);
+        assert!(t.entries().iter().all(|e| e.get() == 0));
+        t.entries()[ENTRIES - 1].set(0xdead_0003);
+        assert_eq!(t.entries()[ENTRIES - 1].get(), 0xdead_0003);
         assert_eq!(t.0.size() as u64, PG);
         Ok(())
     }
