@@ -19,6 +19,8 @@ pub enum FaultArg {
     NeverAnswer,
     /// HELLO offers RTKit versions 13..=14, which Linux rejects.
     BadRtkitVersion,
+    /// The coprocessor already runs (started by an earlier driver instance).
+    AlreadyRunning,
 }
 
 impl From<FaultArg> for Fault {
@@ -26,6 +28,7 @@ impl From<FaultArg> for Fault {
         match f {
             FaultArg::NeverAnswer => Fault::NeverAnswer,
             FaultArg::BadRtkitVersion => Fault::BadRtkitVersion,
+            FaultArg::AlreadyRunning => Fault::AlreadyRunning,
         }
     }
 }

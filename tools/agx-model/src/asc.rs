@@ -45,6 +45,15 @@ impl Asc {
         Self::default()
     }
 
+    /// State after an earlier driver instance started the CPU: it runs (and cannot be
+    /// stopped) although this boot of the kernel never set RUN.
+    pub fn started_earlier() -> Self {
+        Self {
+            control: CPU_CONTROL_RUN,
+            ..Self::default()
+        }
+    }
+
     /// Whether the firmware CPU runs.
     pub fn running(&self) -> bool {
         self.control & CPU_CONTROL_RUN != 0
@@ -148,6 +157,15 @@ mod tests {
                 .unwrap(),
             AscEvent::None
         );
+    }
+
+    #[test]
+    fn a_cpu_started_earlier_reads_as_running_and_does_not_start_again() {
+        let mut asc = Asc::started_earlier();
+        assert!(asc.running());
+        let v = asc.read(CPU_CONTROL, 4).unwrap();
+        assert_eq!(v & u64::from(CPU_CONTROL_RUN), u64::from(CPU_CONTROL_RUN));
+        assert_eq!(asc.write(CPU_CONTROL, 4, v).unwrap(), AscEvent::None);
     }
 
     #[test]

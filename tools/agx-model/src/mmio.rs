@@ -64,6 +64,9 @@ pub enum Fault {
     NeverAnswer,
     /// HELLO offers RTKit versions 13..=14, which Linux (11..=12) rejects as too new.
     BadRtkitVersion,
+    /// The coprocessor already runs when the kernel looks (an earlier driver instance
+    /// started it since the last reset): `CPU_CONTROL.RUN` reads as set from the start.
+    AlreadyRunning,
 }
 
 impl Fault {
@@ -72,6 +75,7 @@ impl Fault {
         match self {
             Fault::NeverAnswer => "never-answer",
             Fault::BadRtkitVersion => "bad-rtkit-version",
+            Fault::AlreadyRunning => "already-running",
         }
     }
 }
@@ -146,10 +150,15 @@ impl Device {
             rtkit_cfg.min_ver = 13;
             rtkit_cfg.max_ver = 14;
         }
+        let asc = if cfg.fault == Some(Fault::AlreadyRunning) {
+            Asc::started_earlier()
+        } else {
+            Asc::new()
+        };
         let mut dev = Device {
             rtkit: Rtkit::new(rtkit_cfg),
             cfg,
-            asc: Asc::new(),
+            asc,
             mbox: Mailbox::new(),
             dma: Dma::default(),
             outbox: VecDeque::new(),

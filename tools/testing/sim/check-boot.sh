@@ -12,6 +12,7 @@ kmsg() { sed -n '/Linux version/,$p' "$log"; }
 kmsg | grep -qE 'apple-mailbox|bound to: .*mbox' || echo "apple-mailbox did not bind"
 grep -q 'driver apple-mailbox registered, bound to: [0-9a-f]*\.mbox' "$log" || echo "mailbox device not bound"
 grep -q 'driver asahi registered, bound to: [0-9a-f]*\.gpu' "$log" || echo "asahi not bound to the GPU"
+grep -q 'driver asahi has no sysfs unbind' "$log" || echo "asahi can be unbound from sysfs while its coprocessor runs"
 kmsg | grep -q 'RTKit up in [0-9]* ms' || echo "driver did not report RTKit up"
 kmsg | grep -nE 'WARNING:|BUG:|Oops|Call Trace|kernel BUG|general protection' | head -n 5 | sed 's/^/kernel: /'
 for step in 'mgmt=HELLO' 'mgmt=EPMAP' 'rtkit ap-power=0x20' 'rtkit ep=0x20 started' 'rtkit ep=0x21 started' 'crashlog filled va=0xffffffae00000000 pages=8 through the UAT'; do
@@ -20,7 +21,7 @@ done
 # The UML TLB bridge carries the driver's invalidations to the model.
 grep -q 'um-tlbi-bridge .*forwarding TLB invalidations' "$log" || echo "TLB bridge did not bind"
 kmsg | grep -q 'no TLB bridge to forward' && echo "driver found no TLB bridge"
-grep -q '^tlbi op=aside1os arg=0x0 asid=0 ' "$trace" 2>/dev/null || echo "model trace lacks the kernel context's ASID invalidation"
+grep -q '^tlbi op=vmalle1os ' "$trace" 2>/dev/null || echo "model trace lacks the boot-time flush of the whole GPU TLB (vmalle1os)"
 # Live self-tests, when the boot asked for them: the firmware reads a heap object through
 # the UAT; an unmap left uninvalidated is reported stale, and after the invalidation (or with
 # the driver's own unmap) the access faults.

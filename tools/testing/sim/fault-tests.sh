@@ -16,6 +16,7 @@ failed=0
 cases=(
 	"never-answer|--fault never-answer|GPU firmware did not start: no handoff magic"
 	"bad-rtkit-version|--fault bad-rtkit-version|RTKit boot failed: EINVAL"
+	"already-running|--fault already-running|GPU coprocessor is already running"
 )
 
 for c in "${cases[@]}"; do

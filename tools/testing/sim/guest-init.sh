@@ -14,6 +14,14 @@ for drv in apple-mailbox asahi; do
 		echo "guest-init: driver $drv not registered"
 	fi
 done
+# A started GPU coprocessor cannot be handed back, so the driver hides its unbind file.
+if [ -d /sys/bus/platform/drivers/asahi ]; then
+	if [ -e /sys/bus/platform/drivers/asahi/unbind ]; then
+		echo "guest-init: driver asahi offers a sysfs unbind"
+	else
+		echo "guest-init: driver asahi has no sysfs unbind"
+	fi
+fi
 ls /dev/dri 2>/dev/null | sed 's/^/guest-init: \/dev\/dri\//'
 echo "guest-init: done"
 echo o >/proc/sysrq-trigger

@@ -265,7 +265,7 @@ impl platform::Driver for AsahiPlatformDriver {
     const OF_ID_TABLE: Option<of::IdTable<Self::IdInfo>> = Some(&OF_TABLE);
     /// Once bound, the GPU's coprocessor runs until the SoC resets and nothing it was given
     /// may be freed: unbinding from userspace would only strand the GPU.
-    // TEMP const SUPPRESS_BIND_ATTRS: bool = true;
+    const SUPPRESS_BIND_ATTRS: bool = true;
 
     fn probe<'bound>(
         pdev: &'bound platform::Device<Core<'_>>,

@@ -613,7 +613,6 @@ pub(crate) mod test_hw {
         )?;
         Ok((uat, reg, tlb))
     }
-
 }
 
 #[cfg(CONFIG_DRM_ASAHI_KUNIT_TEST)]
@@ -735,7 +734,12 @@ mod tests {
         assert_eq!(&requests(&tlb)[..], &[Request::Asid(2)]);
         // Bound: unmap and remap of mapped pages invalidate exactly their range on slot 2.
         assert_eq!(a.unmap(0x10_0000, 2 * PG)?, 2);
-        a.remap(0x10_0000 + 2 * PG, 0x9_0000_0000, 4 * PG, PROT_GPU_SHARED_RO)?;
+        a.remap(
+            0x10_0000 + 2 * PG,
+            0x9_0000_0000,
+            4 * PG,
+            PROT_GPU_SHARED_RO,
+        )?;
         assert_eq!(
             &requests(&tlb)[..],
             &[
@@ -873,7 +877,11 @@ mod tests {
         assert_eq!(reg.live(), before);
         assert_eq!(
             reg.walk(ttb1, 0xffff_ffa0_0000_0000),
-            Some(pte::page_desc(0x8_0000_0000, PROT_FW_SHARED_RW, Scope::Global))
+            Some(pte::page_desc(
+                0x8_0000_0000,
+                PROT_FW_SHARED_RW,
+                Scope::Global
+            ))
         );
         assert_eq!(requests(&tlb).len(), 0);
         Ok(())

@@ -449,8 +449,13 @@ impl<A: TableAlloc, R: TableMem> PageTable<A, R> {
     /// range is already mapped, [`ENOMEM`] when table pages cannot be allocated, [`ENODEV`]
     /// once retired. On error nothing was changed.
     pub(crate) fn map(&mut self, va: u64, pa: u64, size: u64, prot: Prot) -> Result {
-        self.map_chunks(va, [(pa, size)].into_iter(), prot, Overwrite::<fn(u64, u64)>::Refuse)
-            .map(|_| ())
+        self.map_chunks(
+            va,
+            [(pa, size)].into_iter(),
+            prot,
+            Overwrite::<fn(u64, u64)>::Refuse,
+        )
+        .map(|_| ())
     }
 
     /// Maps `[va, va + size)`, replacing whatever is mapped there, and returns how many
@@ -1074,7 +1079,14 @@ mod tests {
         // A run over three new leaves: three more.
         pt.map(L1_SPAN, PA, 3 * L1_SPAN, PROT_GPU_SHARED_RW)?;
         assert_eq!(reg.barriers(), 5);
-        assert_mapped(&pt, &reg, 3 * L1_SPAN, PA + 2 * L1_SPAN, PG, PROT_GPU_SHARED_RW);
+        assert_mapped(
+            &pt,
+            &reg,
+            3 * L1_SPAN,
+            PA + 2 * L1_SPAN,
+            PG,
+            PROT_GPU_SHARED_RW,
+        );
         pt.retire();
         Ok(())
     }

@@ -211,8 +211,11 @@ impl Side for Theirs {
         while done < pages {
             // SAFETY: As in `map`; the benchmark unmaps exactly what it mapped.
             let n = unsafe {
-                self.0
-                    .unmap_pages((va + done * PG) as usize, PG as usize, (pages - done) as usize)
+                self.0.unmap_pages(
+                    (va + done * PG) as usize,
+                    PG as usize,
+                    (pages - done) as usize,
+                )
             };
             if n == 0 {
                 return Err(EIO);
@@ -375,9 +378,14 @@ mod tests {
             let ours = measure::<Ours>(dev, pages)?;
             let theirs = measure::<Theirs>(dev, pages)?;
             let total = calls(pages) * pages;
-            for (i, (op, regime)) in [("map", "warm"), ("unmap", "warm"), ("map", "cold"), ("unmap", "cold")]
-                .into_iter()
-                .enumerate()
+            for (i, (op, regime)) in [
+                ("map", "warm"),
+                ("unmap", "warm"),
+                ("map", "cold"),
+                ("unmap", "cold"),
+            ]
+            .into_iter()
+            .enumerate()
             {
                 pr_info!(
                     "uat {} {} pages {}: ours {} ns/page, io-pgtable-arm {} ns/page\n",
