@@ -23,7 +23,7 @@ RUN := scripts/in-root.sh $(ROOT)
 SRC := /src
 endif
 
-.PHONY: bench clippy-um fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit cargo-test fwgen-check test run clean
+.PHONY: bench clippy-um fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit kunit-arm64 cargo-test fwgen-check test run clean
 
 all: kernel-arm64 kernel-um
 
@@ -60,6 +60,10 @@ fmt-check: tree
 
 kunit: kernel-um
 	@$(RUN) $(SRC)/scripts/kunit.sh
+
+# The module's KUnit suites on the arm64 kernel (16 KiB pages) under QEMU.
+kunit-arm64: kernel-arm64
+	@$(RUN) $(SRC)/scripts/kunit-arm64.sh
 
 # UAT page tables against the kernel's io-pgtable-arm (figures, not a pass/fail test).
 bench: kernel-um

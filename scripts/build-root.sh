@@ -19,6 +19,8 @@ packages=(
 	rustc rust-src rust-clippy rustfmt bindgen clang lld llvm libclang-dev make bc flex bison libssl-dev
 	libelf-dev gcc gcc-aarch64-linux-gnu libc6-dev-arm64-cross python3 cpio kmod xz-utils
 	device-tree-compiler linux-source-7.2
+	# the arm64 kernel's KUnit run (make kunit-arm64)
+	qemu-system-arm
 	# userspace tested on the simulated machine
 	mesa-vulkan-drivers mesa-drm-shim vulkan-tools igt-gpu-tools-tests
 )

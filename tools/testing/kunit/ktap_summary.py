@@ -6,7 +6,8 @@ that log rather than trusting an exit code: a suite that crashed, hung or was no
 prints no result line, so every suite the source declares (`kunit_tests(name)` in this repo)
 and every suite named with --expect must appear with a result.
 
-Output: one line per failed test, then `kunit: N passed, N failed, N skipped (S suites)`.
+Output: one line per failed test, then `<label>: N passed, N failed, N skipped (S suites)`
+(label `kunit` unless --label says otherwise).
 Exit status: 0 only if nothing failed and no expected suite is missing.
 """
 
@@ -61,24 +62,32 @@ def main() -> int:
     ap.add_argument("log", type=Path, help="console log of the KUnit boot")
     ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[3])
     ap.add_argument("--expect", action="append", default=[], help="another suite that must run")
+    ap.add_argument(
+        "--optional",
+        action="append",
+        default=[],
+        help="a declared suite this kernel's configuration does not build (need not run)",
+    )
+    ap.add_argument("--label", default="kunit", help="prefix of the output lines")
     args = ap.parse_args()
 
     suites, tests = parse(args.log.read_text(errors="replace").splitlines())
     seen = {name for name, _, _ in suites}
-    expected = declared_suites(args.repo) | set(args.expect)
+    expected = (declared_suites(args.repo) - set(args.optional)) | set(args.expect)
+    label = args.label
 
     failed = [t for t in tests if t[1] == "fail"]
     failed_suites = [s for s in suites if s[1] == "fail"]
     missing = sorted(expected - seen)
     for name, _, suite in failed:
-        print(f"kunit: FAILED {suite}.{name}")
+        print(f"{label}: FAILED {suite}.{name}")
     for name, _, _ in failed_suites:
         if not any(t[2] == name for t in failed):
-            print(f"kunit: FAILED suite {name}")
+            print(f"{label}: FAILED suite {name}")
     for name in missing:
-        print(f"kunit: MISSING suite {name} (declared or expected, but printed no result)")
+        print(f"{label}: MISSING suite {name} (declared or expected, but printed no result)")
     if not suites:
-        print("kunit: no KTAP results in the log (did the kernel boot?)")
+        print(f"{label}: no KTAP results in the log (did the kernel boot?)")
 
     passed = sum(1 for t in tests if t[1] == "pass")
     skipped = sum(1 for t in tests if t[1] == "skip")
@@ -86,8 +95,8 @@ def main() -> int:
         1 for s in failed_suites if not any(t[2] == s[0] for t in failed)
     )
     ours = sorted(expected & seen)
-    print(f"kunit: suites of ours that ran: {', '.join(ours) if ours else 'none'}")
-    print(f"kunit: {passed} passed, {nfailed} failed, {skipped} skipped ({len(suites)} suites)")
+    print(f"{label}: suites of ours that ran: {', '.join(ours) if ours else 'none'}")
+    print(f"{label}: {passed} passed, {nfailed} failed, {skipped} skipped ({len(suites)} suites)")
     return 0 if suites and nfailed == 0 else 1
 
 

@@ -35,7 +35,7 @@ FAILING = GOOD.replace("    ok 1 first", "    not ok 1 first").replace(
 
 
 class SummaryTest(unittest.TestCase):
-    def run_summary(self, log: str, declared=("asahi_demo",), expect=()):
+    def run_summary(self, log: str, declared=("asahi_demo",), expect=(), extra=()):
         with tempfile.TemporaryDirectory() as tmp:
             repo = Path(tmp)
             (repo / "drivers").mkdir()
@@ -46,6 +46,7 @@ class SummaryTest(unittest.TestCase):
             args = [sys.executable, str(HERE / "ktap_summary.py"), "--repo", str(repo), str(repo / "kunit.log")]
             for e in expect:
                 args += ["--expect", e]
+            args += list(extra)
             return subprocess.run(args, capture_output=True, text=True)
 
     def test_parse_counts_tests_by_suite(self):
@@ -76,6 +77,21 @@ class SummaryTest(unittest.TestCase):
         r = self.run_summary(GOOD, expect=("rust_doctests_kernel",))
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("MISSING suite rust_doctests_kernel", r.stdout)
+
+    def test_optional_suite_may_be_absent_but_others_may_not(self):
+        declared = ("asahi_demo", "asahi_bench", "asahi_missing")
+        r = self.run_summary(GOOD, declared=declared, extra=["--optional", "asahi_bench"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("MISSING suite asahi_missing", r.stdout)
+        self.assertNotIn("asahi_bench", r.stdout)
+        r = self.run_summary(GOOD, declared=declared[:2], extra=["--optional", "asahi_bench"])
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_label_names_the_stage_in_every_line(self):
+        r = self.run_summary(FAILING, extra=["--label", "kunit-arm64"])
+        self.assertIn("kunit-arm64: FAILED asahi_demo.first", r.stdout)
+        self.assertIn("kunit-arm64: 1 passed, 1 failed, 1 skipped (2 suites)", r.stdout)
+        self.assertNotIn("\nkunit:", "\n" + r.stdout)
 
     def test_no_results_at_all_fails(self):
         r = self.run_summary("[    0.1] Kernel panic - not syncing\n", declared=())

@@ -587,12 +587,12 @@ pub(crate) mod test_hw {
         type Tlb = Arc<RecordingTlb>;
     }
 
+    /// What [`setup`] returns: the UAT, the registry of its table pages and its TLB.
+    pub(crate) type TestSetup = (Arc<Uat<TestHw>>, Arc<Registry>, Arc<RecordingTlb>);
+
     /// A UAT over fresh test memory; its TLB records each request with the number of table
     /// pages still allocated at that moment.
-    pub(crate) fn setup(
-        user_sees_kernel: bool,
-        robust_isolation: bool,
-    ) -> Result<(Arc<Uat<TestHw>>, Arc<Registry>, Arc<RecordingTlb>)> {
+    pub(crate) fn setup(user_sees_kernel: bool, robust_isolation: bool) -> Result<TestSetup> {
         let (alloc, reg) = TestAlloc::new()?;
         let root = alloc.alloc_table()?;
         let cfg = UatConfig {
