@@ -6,30 +6,32 @@ dir=${1:?usage: check-boot.sh <sim run folder>}
 log=$dir/uml.log
 trace=$dir/trace.log
 # Kernel messages after the banner (UML 7.2 with lockdep prints an unrelated splat while it
-# sets itself up, before the kernel proper starts).
-kmsg() { sed -n '/Linux version/,$p' "$log"; }
+# sets itself up, before the kernel proper starts).  Read once and searched as a here-string:
+# `producer | grep -q` under pipefail fails at random when grep quits before the producer
+# has written everything (SIGPIPE).
+kmsg=$(sed -n '/Linux version/,$p' "$log")
 
-kmsg | grep -qE 'apple-mailbox|bound to: .*mbox' || echo "apple-mailbox did not bind"
+grep -qE 'apple-mailbox|bound to: .*mbox' <<<"$kmsg" || echo "apple-mailbox did not bind"
 grep -q 'driver apple-mailbox registered, bound to: [0-9a-f]*\.mbox' "$log" || echo "mailbox device not bound"
 grep -q 'driver asahi registered, bound to: [0-9a-f]*\.gpu' "$log" || echo "asahi not bound to the GPU"
 grep -q 'driver asahi has no sysfs unbind' "$log" || echo "asahi can be unbound from sysfs while its coprocessor runs"
-kmsg | grep -q 'RTKit up in [0-9]* ms' || echo "driver did not report RTKit up"
-kmsg | grep -nE 'WARNING:|BUG:|Oops|Call Trace|kernel BUG|general protection' | head -n 5 | sed 's/^/kernel: /'
+grep -q 'RTKit up in [0-9]* ms' <<<"$kmsg" || echo "driver did not report RTKit up"
+grep -nE 'WARNING:|BUG:|Oops|Call Trace|kernel BUG|general protection' <<<"$kmsg" | head -n 5 | sed 's/^/kernel: /'
 for step in 'mgmt=HELLO' 'mgmt=EPMAP' 'rtkit ap-power=0x20' 'rtkit ep=0x20 started' 'rtkit ep=0x21 started' 'crashlog filled va=0xffffffae00000000 pages=8 through the UAT'; do
 	grep -q -- "$step" "$trace" 2>/dev/null || echo "model trace lacks $step"
 done
 # The UML TLB bridge carries the driver's invalidations to the model.
 grep -q 'um-tlbi-bridge .*forwarding TLB invalidations' "$log" || echo "TLB bridge did not bind"
-kmsg | grep -q 'no TLB bridge to forward' && echo "driver found no TLB bridge"
+grep -q 'no TLB bridge to forward' <<<"$kmsg" && echo "driver found no TLB bridge"
 grep -q '^tlbi op=vmalle1os ' "$trace" 2>/dev/null || echo "model trace lacks the boot-time flush of the whole GPU TLB (vmalle1os)"
 # Live self-tests, when the boot asked for them: the firmware reads a heap object through
 # the UAT; an unmap left uninvalidated is reported stale, and after the invalidation (or with
 # the driver's own unmap) the access faults.
-if kmsg | grep -q 'Kernel command line:.*asahi.live_selftests=1'; then
+if grep -q 'Kernel command line:.*asahi.live_selftests=1' <<<"$kmsg"; then
 	for t in heap-object-visible missed-invalidation-is-stale unmap-invalidates user-vm-in-its-slot; do
-		kmsg | grep -q "live selftest $t: ok" || echo "live selftest $t did not pass"
+		grep -q "live selftest $t: ok" <<<"$kmsg" || echo "live selftest $t did not pass"
 	done
-	kmsg | grep -q 'live selftests: 4 passed, 0 failed' || echo "live selftests did not all pass"
+	grep -q 'live selftests: 4 passed, 0 failed' <<<"$kmsg" || echo "live selftests did not all pass"
 	grep -q '^uat stale ctx=0 va=0xffffffaf00000000 ' "$trace" 2>/dev/null || echo "model trace lacks the stale translation"
 	grep -q '^uat probe ctx=0 va=0xffffffaf00000000 access=.* -> stale ' "$trace" 2>/dev/null || echo "model trace lacks the stale probe"
 fi
