@@ -17,9 +17,8 @@
 
 mod driver;
 mod dt;
-mod firmware;
 mod fw;
-mod fw_abi;
+mod gpu;
 mod hw;
 mod region_mem;
 mod regs;

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 
 //! The platform driver: binding a GPU node and checking what the bootloader handed over.
+//!
+//! Probe only checks (binding, device tree, firmware ABI, GPU identity) and hands a checked
+//! description to [`GpuManager`], which owns the GPU from then on.
 
 use kernel::{
     device::{
@@ -18,8 +21,7 @@ use kernel::{
         Region, //
     },
     platform,
-    prelude::*,
-    sync::Arc, //
+    prelude::*, //
 };
 
 use crate::{
@@ -27,48 +29,21 @@ use crate::{
         self,
         GpuNode, //
     },
-    firmware::{
-        self,
-        Firmware,
-        KernelUat, //
-    },
-    fw_abi::FwAbi,
+    fw::version::FwAbi,
+    gpu::GpuManager,
     hw::{
         self,
         GpuGen,
         GpuVariant,
         HwConfig, //
     },
-    region_mem::{
-        RegionMem,
-        RootTable, //
+    regs::{
+        self,
+        ASC_CTL_SIZE,
+        SGX_SIZE, //
     },
-    regs,
-    uat::{
-        context::{
-            Uat,
-            UatConfig, //
-        },
-        handoff::{
-            self,
-            Handoff, //
-        },
-        pgtable::KernelTables,
-        tlb::{
-            self,
-            GpuTlb, //
-        },
-        ttbat::{
-            self,
-            Ttbat, //
-        },
-    },
+    uat::tlb,
 };
-
-/// Size of the ASC coprocessor control registers the driver uses.
-pub(crate) const ASC_CTL_SIZE: usize = 0x4000;
-/// Size of the GPU (`sgx`) register block.
-pub(crate) const SGX_SIZE: usize = 0x100_0000;
 
 /// What an OF match tells probe.
 pub(crate) enum Binding {
@@ -156,14 +131,8 @@ pub(crate) struct AsahiPlatformDriver;
 
 /// State of a bound GPU, held for as long as the device is bound.
 pub(crate) struct AsahiData<'bound> {
-    /// The running firmware (dropped first: RTKit lets go of its buffers).
-    _firmware: Firmware<'bound>,
-    /// The GPU MMU and its shared regions.
-    _uat: Arc<KernelUat<'bound>>,
-    /// ASC coprocessor control registers.
-    _asc: IoMem<'bound, ASC_CTL_SIZE>,
-    /// GPU registers.
-    _sgx: IoMem<'bound, SGX_SIZE>,
+    /// The GPU, its firmware running.
+    _gpu: GpuManager<'bound>,
 }
 
 /// [`GpuNode`] over a real device-tree node.
@@ -324,7 +293,6 @@ impl platform::Driver for AsahiPlatformDriver {
             .inspect_err(|e| dev_err!(dev, "cannot map 'sgx' registers: {:?}\n", e))?;
 
         check_gpu_id(dev, hw, &sgx)?;
-        firmware::check_not_started(dev, &asc)?;
 
         dev_info!(
             dev,
@@ -334,30 +302,10 @@ impl platform::Driver for AsahiPlatformDriver {
             abi.name()
         );
 
-        let regions = &desc.regions;
-        let handoff = Handoff::init(
-            RegionMem::new(regions.handoff.map_wb(dev)?, handoff::SIZE)?,
-            handoff::DEFAULT_SPIN_LIMIT,
-        );
-        let uat = Uat::new(
-            KernelTables,
-            RootTable::new(regions.pagetables.map_wb(dev)?, regions.pagetables.start())?,
-            handoff,
-            Ttbat::new(RegionMem::new(regions.ttbs.map_wb(dev)?, ttbat::SIZE)?),
-            GpuTlb,
-            UatConfig {
-                oas: hw.uat_oas,
-                user_sees_kernel: hw.is_g14x(),
-                robust_isolation: false,
-            },
-        )
-        .inspect_err(|e| dev_err!(dev, "cannot set up the GPU MMU: {:?}\n", e))?;
-        let rtkit = firmware::new_rtkit(dev, &uat)?;
-        let t0 = firmware::start_coprocessor(dev, &asc, &uat)?;
-        let firmware = firmware::boot_rtkit(dev, rtkit, t0)?;
+        let gpu = GpuManager::new(dev, hw, abi, &desc.regions, asc, sgx)?;
         if *crate::module_parameters::live_selftests.value() != 0 {
             #[cfg(CONFIG_DRM_ASAHI_SELFTEST)]
-            crate::selftest::run(dev, &uat);
+            crate::selftest::run(dev, gpu.uat());
             #[cfg(not(CONFIG_DRM_ASAHI_SELFTEST))]
             dev_warn!(
                 dev,
@@ -365,11 +313,6 @@ impl platform::Driver for AsahiPlatformDriver {
             );
         }
 
-        Ok(AsahiData {
-            _firmware: firmware,
-            _uat: uat,
-            _asc: asc,
-            _sgx: sgx,
-        })
+        Ok(AsahiData { _gpu: gpu })
     }
 }

@@ -16,7 +16,7 @@ use kernel::{
     prelude::*, //
 };
 
-use crate::fw_abi::FwVersion;
+use crate::fw::version::FwVersion;
 
 /// What this module needs to read from a GPU node.
 pub(crate) trait GpuNode {

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 
-//! Firmware structures of every supported ABI.
+//! Firmware structures of every supported ABI, and the choice of one ([`version`]).
 //!
 //! The structures live as reviewed data in `firmware-defs/`; `tools/fwgen` checks their
 //! layouts against recorded facts and generates one module per ABI variant (`g13_v12_3`,
 //! `g14x_v13_5`, ...), the shared unaligned integer types (`common`) and the `abi::FwAbi`
 //! trait that lets code be written once for all variants. The Kbuild Makefile runs fwgen into
 //! the build output; nothing generated is kept in the source tree.
+
+pub(crate) mod version;
 
 include!(concat!(
     env!("OBJTREE"),
@@ -18,7 +20,7 @@ include!(concat!(
 mod tests {
     use super::abi;
     use crate::{
-        fw_abi::{
+        fw::version::{
             FwAbi,
             FwVersion, //
         },

@@ -3,7 +3,8 @@
 //! The few GPU and coprocessor registers the kernel touches directly.
 //!
 //! Almost everything goes through the firmware; the kernel only releases the ASC coprocessor
-//! and reads the GPU's identification registers to check that the device tree told the truth. Offsets and fields: jannau/linux:drivers/gpu/drm/asahi/regs.rs,
+//! and reads the GPU's identification registers to check that the device tree told the truth.
+//! Offsets and fields: jannau/linux:drivers/gpu/drm/asahi/regs.rs,
 //! AsahiLinux/m1n1:proxyclient/m1n1/hw/agx.py.
 //!
 //! # Glossary
@@ -12,6 +13,11 @@
 //! - SGX: the GPU block proper (`sgx` register block); the name is historical.
 
 use kernel::io::register;
+
+/// Size of the ASC coprocessor control registers the driver maps.
+pub(crate) const ASC_CTL_SIZE: usize = 0x4000;
+/// Size of the GPU (`sgx`) register block the driver maps.
+pub(crate) const SGX_SIZE: usize = 0x100_0000;
 
 register! {
     /// ASC coprocessor control.

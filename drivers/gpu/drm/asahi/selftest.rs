@@ -25,7 +25,7 @@ use kernel::{
 };
 
 use crate::{
-    firmware::KernelUat,
+    gpu::boot::KernelUat,
     uat::{
         heap::{
             Heap,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 
-//! Bringing up the GPU firmware.
+//! Booting the GPU coprocessor: releasing the ASC and bringing RTKit up.
 //!
 //! The firmware image is already resident (the bootloader left it there); the kernel only
 //! releases the ASC coprocessor, waits for the firmware to announce itself in the handoff
@@ -43,12 +43,14 @@ use kernel::{
 };
 
 use crate::{
-    driver::ASC_CTL_SIZE,
     region_mem::{
         RegionMem,
         RootTable, //
     },
-    regs,
+    regs::{
+        self,
+        ASC_CTL_SIZE, //
+    },
     uat::{
         context::{
             MachineUat,
