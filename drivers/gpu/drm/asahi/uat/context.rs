@@ -661,7 +661,7 @@ mod tests {
             PROT_FW_SHARED_RW,
         )?;
         let want = pte::page_desc(0x8_0000_4000, PROT_FW_SHARED_RW, Scope::Global);
-        assert_eq!(reg.walk(uat.ttb1_pa, 0xffff_ffa8_0000_4000), Some(want));
+        assert_eq!(reg.walk(uat.ttb1_pa, 0xffff_ffa8_0000_4000), Ok(Some(want)));
         assert_eq!(
             uat.map_kernel(0xffff_ff90_0000_0000, 0, PG, PROT_FW_SHARED_RW),
             Err(ERANGE)
@@ -700,7 +700,7 @@ mod tests {
         // Mappings work while unbound, through the VM's own root.
         a.map(0x10_0000, 0x8_0000_0000, PG, PROT_GPU_SHARED_RW)?;
         let want = pte::page_desc(0x8_0000_0000, PROT_GPU_SHARED_RW, Scope::NonGlobal);
-        assert_eq!(reg.walk(a.root_phys(), 0x10_0000), Some(want));
+        assert_eq!(reg.walk(a.root_phys(), 0x10_0000), Ok(Some(want)));
         // Rebinding gets slot 1 back; the entry is the same, so nothing is flushed.
         let ba = a.bind()?;
         assert_eq!(ba.slot(), 1);
@@ -839,11 +839,11 @@ mod tests {
         assert_eq!(reg.live(), before);
         assert_eq!(
             reg.walk(root, 0x10_0000),
-            Some(pte::page_desc(
+            Ok(Some(pte::page_desc(
                 0x8_0000_0000,
                 PROT_GPU_SHARED_RW,
                 Scope::NonGlobal
-            ))
+            )))
         );
         Ok(())
     }
@@ -877,11 +877,11 @@ mod tests {
         assert_eq!(reg.live(), before);
         assert_eq!(
             reg.walk(ttb1, 0xffff_ffa0_0000_0000),
-            Some(pte::page_desc(
+            Ok(Some(pte::page_desc(
                 0x8_0000_0000,
                 PROT_FW_SHARED_RW,
                 Scope::Global
-            ))
+            )))
         );
         assert_eq!(requests(&tlb).len(), 0);
         Ok(())

@@ -634,10 +634,10 @@ mod tests {
         for p in pages {
             assert_eq!(p.phys_addr() % pte::PAGE_SIZE, 0);
             let want = pte::page_desc(p.phys_addr(), KERNEL_GPU_SHARED.prot, Scope::Global);
-            assert_eq!(reg.walk(ttb1, va), Some(want));
+            assert_eq!(reg.walk(ttb1, va), Ok(Some(want)));
             va += pte::PAGE_SIZE;
         }
-        assert_eq!(reg.walk(ttb1, va), None);
+        assert_eq!(reg.walk(ttb1, va), Ok(None));
         // Dropping the heap unmaps its backing and invalidates it before the blocks go.
         tlb.take();
         h.free(a)?;
@@ -652,7 +652,7 @@ mod tests {
                 size: 64 * KIB
             }
         );
-        assert_eq!(reg.walk(ttb1, KERNEL_GPU_SHARED.start), None);
+        assert_eq!(reg.walk(ttb1, KERNEL_GPU_SHARED.start), Ok(None));
         Ok(())
     }
 
@@ -669,7 +669,7 @@ mod tests {
         drop(h);
         // Still mapped, nothing invalidated: the firmware may hold objects in it.
         let want = pte::page_desc(pa, KERNEL_SHARED.prot, Scope::Global);
-        assert_eq!(reg.walk(ttb1, KERNEL_SHARED.start), Some(want));
+        assert_eq!(reg.walk(ttb1, KERNEL_SHARED.start), Ok(Some(want)));
         assert_eq!(tlb.take().len(), 0);
         Ok(())
     }

@@ -746,40 +746,57 @@ pub(crate) mod test_alloc {
             ((pa - BASE) / pte::PAGE_SIZE) as usize
         }
 
-        /// Reads descriptor `index` of the page at `pa`; panics (fails the test) if that page
-        /// was freed or never allocated, which is what a GPU walk must never reach.
-        pub(crate) fn read(&self, pa: u64, index: usize) -> u64 {
+        /// Reads descriptor `index` of the page at `pa`; a page that was freed or never
+        /// allocated is what a GPU walk must never reach.
+        pub(crate) fn read(&self, pa: u64, index: usize) -> Result<u64, WalkViolation> {
             let pages = self.pages.borrow();
-            let page = &pages[Self::page_index(pa)];
-            assert!(page.live);
-            page.words[index].get()
+            match pages.get(Self::page_index(pa)) {
+                Some(page) if page.live => Ok(page.words[index].get()),
+                _ => Err(WalkViolation::NotAllocated(pa)),
+            }
         }
 
-        /// Follows a table descriptor like the GPU's walker: the table must be live and its
-        /// zeroed contents published before the descriptor could be seen.
-        fn enter(&self, desc: u64) -> u64 {
+        /// Follows a table descriptor like the GPU's walker: the table's zeroed contents must
+        /// have been published before the descriptor could be seen.
+        fn enter(&self, desc: u64) -> Result<u64, WalkViolation> {
             let pa = pte::desc_addr(desc);
-            let pages = self.pages.borrow();
-            let page = &pages[Self::page_index(pa)];
-            assert!(page.live);
-            assert!(page.published, "table {:#x} reachable before a barrier", pa);
-            pa
+            let published = self
+                .pages
+                .borrow()
+                .get(Self::page_index(pa))
+                .is_some_and(|page| page.published);
+            if published {
+                Ok(pa)
+            } else {
+                Err(WalkViolation::Unpublished(pa))
+            }
         }
 
-        /// Translates `va` by walking descriptors from `root` like the GPU: returns the leaf
-        /// descriptor or `None` at the first invalid one.
-        pub(crate) fn walk(&self, root: u64, va: u64) -> Option<u64> {
-            let d0 = self.read(root, l0_index(va));
+        /// Translates `va` by walking descriptors from `root` like the GPU: the leaf
+        /// descriptor, `None` at the first invalid one, or the first access the GPU must
+        /// never make. A violation is an error rather than a panic so that the assertion
+        /// on the walk fails its test and the suites after it still run.
+        pub(crate) fn walk(&self, root: u64, va: u64) -> Result<Option<u64>, WalkViolation> {
+            let d0 = self.read(root, l0_index(va))?;
             if !pte::is_valid(d0) {
-                return None;
+                return Ok(None);
             }
-            let d1 = self.read(self.enter(d0), l1_index(va));
+            let d1 = self.read(self.enter(d0)?, l1_index(va))?;
             if !pte::is_valid(d1) {
-                return None;
+                return Ok(None);
             }
-            let d2 = self.read(self.enter(d1), l2_index(va));
-            pte::is_valid(d2).then_some(d2)
+            let d2 = self.read(self.enter(d1)?, l2_index(va))?;
+            Ok(pte::is_valid(d2).then_some(d2))
         }
+    }
+
+    /// A walker access the GPU must never make.
+    #[derive(Debug, PartialEq, Eq)]
+    pub(crate) enum WalkViolation {
+        /// A read of a table page that is freed or was never allocated (its address).
+        NotAllocated(u64),
+        /// A descriptor leads to a table allocated after the last publish barrier.
+        Unpublished(u64),
     }
 
     /// A test table page.
@@ -897,7 +914,7 @@ mod tests {
         let mut off = 0;
         while off < size {
             let want = pte::page_desc(pa + off, prot, Scope::NonGlobal);
-            assert_eq!(reg.walk(pt.root_phys(), va + off), Some(want));
+            assert_eq!(reg.walk(pt.root_phys(), va + off), Ok(Some(want)));
             assert_eq!(pt.lookup(va + off), Some(want));
             off += PG;
         }
@@ -906,7 +923,7 @@ mod tests {
     fn assert_unmapped(pt: &PageTable<TestAlloc>, reg: &Registry, va: u64, size: u64) {
         let mut off = 0;
         while off < size {
-            assert_eq!(reg.walk(pt.root_phys(), va + off), None);
+            assert_eq!(reg.walk(pt.root_phys(), va + off), Ok(None));
             assert_eq!(pt.lookup(va + off), None);
             off += PG;
         }
@@ -1061,7 +1078,11 @@ mod tests {
         assert_eq!(reg.live(), 3);
         assert_eq!(
             reg.walk(root, 0x4000),
-            Some(pte::page_desc(PA, PROT_GPU_SHARED_RW, Scope::NonGlobal))
+            Ok(Some(pte::page_desc(
+                PA,
+                PROT_GPU_SHARED_RW,
+                Scope::NonGlobal
+            )))
         );
         Ok(())
     }
@@ -1120,7 +1141,7 @@ mod tests {
             |va, size| {
                 assert_eq!((va, size), (0x10_0000 + 2 * PG, 3 * PG));
                 for i in 0..3 {
-                    assert_eq!(reg.walk(root, va + i * PG), None);
+                    assert_eq!(reg.walk(root, va + i * PG), Ok(None));
                 }
                 calls += 1;
             },
@@ -1159,7 +1180,7 @@ mod tests {
             assert_eq!(reg.live(), before);
             assert_eq!(pt.table_pages(), 2);
             assert_unmapped(&pt, &reg, va, PG);
-            assert_eq!(reg.walk(pt.root_phys(), va), None);
+            assert_eq!(reg.walk(pt.root_phys(), va), Ok(None));
         }
         // Remap over the existing page plus a new leaf table also fails cleanly.
         reg.fail_after(0);
@@ -1236,7 +1257,7 @@ mod tests {
         let va = 0xffff_ffa8_0000_0000;
         pt.map(va, 0x3ff_0000_0000, 2 * PG, PROT_FW_PRIV_RW)?;
         let want = pte::page_desc(0x3ff_0000_0000, PROT_FW_PRIV_RW, Scope::Global);
-        assert_eq!(reg.walk(root_phys, va), Some(want));
+        assert_eq!(reg.walk(root_phys, va), Ok(Some(want)));
         assert_eq!(want & (1 << 11), 0);
         // Outside the window (still upper half, or lower half): refused.
         assert_eq!(
@@ -1245,12 +1266,12 @@ mod tests {
         );
         assert_eq!(pt.map(0x20_0000_0000, PA, PG, PROT_FW_PRIV_RW), Err(ERANGE));
         // The firmware's entry is untouched throughout; unhooking clears only ours.
-        assert_eq!(reg.read(root_phys, 0), 0x20_0000_0003);
+        assert_eq!(reg.read(root_phys, 0), Ok(0x20_0000_0003));
         pt.unmap(va, 2 * PG, |_, _| ())?;
-        assert_ne!(reg.read(root_phys, 2), 0);
+        assert!(reg.read(root_phys, 2).is_ok_and(|d| d != 0));
         pt.unhook();
-        assert_eq!(reg.read(root_phys, 2), 0);
-        assert_eq!(reg.read(root_phys, 0), 0x20_0000_0003);
+        assert_eq!(reg.read(root_phys, 2), Ok(0));
+        assert_eq!(reg.read(root_phys, 0), Ok(0x20_0000_0003));
         pt.retire();
         Ok(())
     }
