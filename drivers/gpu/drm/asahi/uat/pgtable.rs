@@ -902,31 +902,56 @@ mod tests {
         Ok((pt, reg))
     }
 
-    /// Checks through the GPU-style walker that `[va, va+size)` maps to `pa..` with `prot`.
-    fn assert_mapped(
+    /// Checks through the GPU-style walker, and through `lookup`, that `[va, va+size)` maps
+    /// to `pa..` with `prot`. Helpers are outside KUnit's assertion rewriting (a plain
+    /// `assert!` here would panic the kernel), so a mismatch is logged and returned as
+    /// `EINVAL`, which fails the calling test through its `?`.
+    fn check_mapped(
         pt: &PageTable<TestAlloc>,
         reg: &Registry,
         va: u64,
         pa: u64,
         size: u64,
         prot: Prot,
-    ) {
+    ) -> Result {
         let mut off = 0;
         while off < size {
             let want = pte::page_desc(pa + off, prot, Scope::NonGlobal);
-            assert_eq!(reg.walk(pt.root_phys(), va + off), Ok(Some(want)));
-            assert_eq!(pt.lookup(va + off), Some(want));
+            expect_leaf(pt, reg, va + off, Some(want))?;
             off += PG;
         }
+        Ok(())
     }
 
-    fn assert_unmapped(pt: &PageTable<TestAlloc>, reg: &Registry, va: u64, size: u64) {
+    /// Like [`check_mapped`], for nothing mapped in `[va, va+size)`.
+    fn check_unmapped(pt: &PageTable<TestAlloc>, reg: &Registry, va: u64, size: u64) -> Result {
         let mut off = 0;
         while off < size {
-            assert_eq!(reg.walk(pt.root_phys(), va + off), Ok(None));
-            assert_eq!(pt.lookup(va + off), None);
+            expect_leaf(pt, reg, va + off, None)?;
             off += PG;
         }
+        Ok(())
+    }
+
+    fn expect_leaf(
+        pt: &PageTable<TestAlloc>,
+        reg: &Registry,
+        va: u64,
+        want: Option<u64>,
+    ) -> Result {
+        let walked = reg.walk(pt.root_phys(), va);
+        let looked_up = pt.lookup(va);
+        if walked != Ok(want) || looked_up != want {
+            pr_err!(
+                "va {:#x}: want {:x?}, GPU walk gives {:x?}, lookup {:x?}\n",
+                va,
+                want,
+                walked,
+                looked_up
+            );
+            return Err(EINVAL);
+        }
+        Ok(())
     }
 
     #[test]
@@ -936,9 +961,9 @@ mod tests {
         pt.map(0x4000, PA, PG, PROT_GPU_SHARED_RW)?;
         assert_eq!(pt.table_pages(), 2);
         assert_eq!(reg.live(), 3);
-        assert_mapped(&pt, &reg, 0x4000, PA, PG, PROT_GPU_SHARED_RW);
-        assert_unmapped(&pt, &reg, 0, PG);
-        assert_unmapped(&pt, &reg, 0x8000, PG);
+        check_mapped(&pt, &reg, 0x4000, PA, PG, PROT_GPU_SHARED_RW)?;
+        check_unmapped(&pt, &reg, 0, PG)?;
+        check_unmapped(&pt, &reg, 0x8000, PG)?;
         pt.retire();
         Ok(())
     }
@@ -950,16 +975,16 @@ mod tests {
         pt.map(0, PA, PG, PROT_GPU_SHARED_RW)?;
         pt.map((1 << IAS) - PG, PA + PG, PG, PROT_GPU_SHARED_RW)?;
         pt.map(L1_SPAN - PG, PA + 2 * PG, 2 * PG, PROT_GPU_SHARED_RW)?;
-        assert_mapped(&pt, &reg, 0, PA, PG, PROT_GPU_SHARED_RW);
-        assert_mapped(&pt, &reg, (1 << IAS) - PG, PA + PG, PG, PROT_GPU_SHARED_RW);
-        assert_mapped(
+        check_mapped(&pt, &reg, 0, PA, PG, PROT_GPU_SHARED_RW)?;
+        check_mapped(&pt, &reg, (1 << IAS) - PG, PA + PG, PG, PROT_GPU_SHARED_RW)?;
+        check_mapped(
             &pt,
             &reg,
             L1_SPAN - PG,
             PA + 2 * PG,
             2 * PG,
             PROT_GPU_SHARED_RW,
-        );
+        )?;
         // Two L1 tables (root entries 0 and 7) and three leaves (0, 1 and the last).
         assert_eq!(pt.table_pages(), 2 + 3);
         // Past the end, unaligned, empty, overflowing.
@@ -996,22 +1021,22 @@ mod tests {
         let va = 0x10_0000_0000 + L1_SPAN / 2;
         pt.map(va, PA, GIB, PROT_GPU_SHARED_RW)?;
         assert_eq!(pt.table_pages(), 1 + 33);
-        assert_mapped(&pt, &reg, va, PA, GIB, PROT_GPU_SHARED_RW);
-        assert_unmapped(&pt, &reg, va - PG, PG);
-        assert_unmapped(&pt, &reg, va + GIB, PG);
+        check_mapped(&pt, &reg, va, PA, GIB, PROT_GPU_SHARED_RW)?;
+        check_unmapped(&pt, &reg, va - PG, PG)?;
+        check_unmapped(&pt, &reg, va + GIB, PG)?;
         let mut calls = 0;
         let n = pt.unmap(va, GIB, |a, s| {
             assert_eq!((a, s), (va, GIB));
             calls += 1;
         })?;
         assert_eq!((n, calls), ((GIB / PG) as usize, 1));
-        assert_unmapped(&pt, &reg, va, GIB);
+        check_unmapped(&pt, &reg, va, GIB)?;
         // The tables stay: mapping the range again needs no memory at all.
         assert_eq!(pt.table_pages(), 34);
         reg.fail_after(0);
         pt.map(va, PA + GIB, GIB, PROT_GPU_SHARED_RO)?;
         reg.unlimited();
-        assert_mapped(&pt, &reg, va, PA + GIB, GIB, PROT_GPU_SHARED_RO);
+        check_mapped(&pt, &reg, va, PA + GIB, GIB, PROT_GPU_SHARED_RO)?;
         // Retiring frees every table but the root, which goes with the table.
         pt.retire();
         assert_eq!((pt.table_pages(), reg.live()), (0, 1));
@@ -1030,31 +1055,31 @@ mod tests {
         assert_eq!(pt.table_pages(), 4);
         // A hole in the middle of the first leaf.
         assert_eq!(pt.unmap(va + 4 * PG, 2 * PG, |_, _| ())?, 2);
-        assert_unmapped(&pt, &reg, va + 4 * PG, 2 * PG);
-        assert_mapped(&pt, &reg, va, PA, 4 * PG, PROT_GPU_SHARED_RW);
-        assert_mapped(&pt, &reg, va + 6 * PG, PA + 6 * PG, PG, PROT_GPU_SHARED_RW);
+        check_unmapped(&pt, &reg, va + 4 * PG, 2 * PG)?;
+        check_mapped(&pt, &reg, va, PA, 4 * PG, PROT_GPU_SHARED_RW)?;
+        check_mapped(&pt, &reg, va + 6 * PG, PA + 6 * PG, PG, PROT_GPU_SHARED_RW)?;
         // The whole middle leaf plus one page on each side.
         assert_eq!(
             pt.unmap(va + L1_SPAN - PG, L1_SPAN + 2 * PG, |_, _| ())?,
             (L1_SPAN / PG) as usize + 2
         );
-        assert_unmapped(&pt, &reg, va + L1_SPAN - PG, L1_SPAN + 2 * PG);
-        assert_mapped(
+        check_unmapped(&pt, &reg, va + L1_SPAN - PG, L1_SPAN + 2 * PG)?;
+        check_mapped(
             &pt,
             &reg,
             va + L1_SPAN - 2 * PG,
             PA + L1_SPAN - 2 * PG,
             PG,
             PROT_GPU_SHARED_RW,
-        );
-        assert_mapped(
+        )?;
+        check_mapped(
             &pt,
             &reg,
             va + 2 * L1_SPAN + PG,
             PA + 2 * L1_SPAN + PG,
             PG,
             PROT_GPU_SHARED_RW,
-        );
+        )?;
         // Unmapping an already empty range is fine and still invalidates.
         let mut called = false;
         assert_eq!(pt.unmap(va + L1_SPAN, PG, |_, _| called = true)?, 0);
@@ -1093,21 +1118,21 @@ mod tests {
         // Two new tables (L1 and leaf): a barrier before each descriptor that links one in.
         pt.map(0x4000, PA, PG, PROT_GPU_SHARED_RW)?;
         assert_eq!(reg.barriers(), 2);
-        assert_mapped(&pt, &reg, 0x4000, PA, PG, PROT_GPU_SHARED_RW);
+        check_mapped(&pt, &reg, 0x4000, PA, PG, PROT_GPU_SHARED_RW)?;
         // Filling an existing leaf publishes nothing new.
         pt.map(0x8000, PA, 16 * PG, PROT_GPU_SHARED_RW)?;
         assert_eq!(reg.barriers(), 2);
         // A run over three new leaves: three more.
         pt.map(L1_SPAN, PA, 3 * L1_SPAN, PROT_GPU_SHARED_RW)?;
         assert_eq!(reg.barriers(), 5);
-        assert_mapped(
+        check_mapped(
             &pt,
             &reg,
             3 * L1_SPAN,
             PA + 2 * L1_SPAN,
             PG,
             PROT_GPU_SHARED_RW,
-        );
+        )?;
         pt.retire();
         Ok(())
     }
@@ -1125,9 +1150,9 @@ mod tests {
             pt.map(0x10_0000 + 3 * PG, PA, 2 * PG, PROT_GPU_SHARED_RO),
             Err(EBUSY)
         );
-        assert_unmapped(&pt, &reg, 0x10_0000 - PG, PG);
-        assert_unmapped(&pt, &reg, 0x10_0000 + 4 * PG, PG);
-        assert_mapped(&pt, &reg, 0x10_0000, PA, 4 * PG, PROT_GPU_SHARED_RW);
+        check_unmapped(&pt, &reg, 0x10_0000 - PG, PG)?;
+        check_unmapped(&pt, &reg, 0x10_0000 + 4 * PG, PG)?;
+        check_mapped(&pt, &reg, 0x10_0000, PA, 4 * PG, PROT_GPU_SHARED_RW)?;
         // Remap the middle two pages and one page past the end elsewhere, read-only:
         // break-before-make, so when the invalidation runs the old pages are unmapped and the
         // new ones not yet written.
@@ -1147,15 +1172,15 @@ mod tests {
             },
         )?;
         assert_eq!((replaced, calls), (2, 1));
-        assert_mapped(&pt, &reg, 0x10_0000, PA, 2 * PG, PROT_GPU_SHARED_RW);
-        assert_mapped(
+        check_mapped(&pt, &reg, 0x10_0000, PA, 2 * PG, PROT_GPU_SHARED_RW)?;
+        check_mapped(
             &pt,
             &reg,
             0x10_0000 + 2 * PG,
             0x9_0000_0000,
             3 * PG,
             PROT_GPU_SHARED_RO,
-        );
+        )?;
         // Remapping over nothing has nothing to invalidate.
         let mut invalidated = false;
         let replaced = pt.remap(0x20_0000, PA, PG, PROT_GPU_SHARED_RO, |_, _| {
@@ -1179,7 +1204,7 @@ mod tests {
             assert_eq!(pt.map(va, PA, 2 * L1_SPAN, PROT_GPU_SHARED_RW), Err(ENOMEM));
             assert_eq!(reg.live(), before);
             assert_eq!(pt.table_pages(), 2);
-            assert_unmapped(&pt, &reg, va, PG);
+            check_unmapped(&pt, &reg, va, PG)?;
             assert_eq!(reg.walk(pt.root_phys(), va), Ok(None));
         }
         // Remap over the existing page plus a new leaf table also fails cleanly.
@@ -1188,7 +1213,7 @@ mod tests {
             pt.remap(0x4000, PA + PG, L1_SPAN, PROT_GPU_SHARED_RO, |_, _| ()),
             Err(ENOMEM)
         );
-        assert_mapped(&pt, &reg, 0x4000, PA, PG, PROT_GPU_SHARED_RW);
+        check_mapped(&pt, &reg, 0x4000, PA, PG, PROT_GPU_SHARED_RW)?;
         // With enough memory it succeeds.
         reg.fail_after(3);
         pt.map(va, PA, 2 * L1_SPAN, PROT_GPU_SHARED_RW)?;
@@ -1203,34 +1228,34 @@ mod tests {
         let (mut pt, reg) = user()?;
         let chunks = [(PA, 2 * PG), (0x9_0000_0000, PG), (PA + 8 * PG, 3 * PG)];
         pt.map_sg(0x40_0000, chunks.iter().copied(), PROT_GPU_SHARED_RW)?;
-        assert_mapped(&pt, &reg, 0x40_0000, PA, 2 * PG, PROT_GPU_SHARED_RW);
-        assert_mapped(
+        check_mapped(&pt, &reg, 0x40_0000, PA, 2 * PG, PROT_GPU_SHARED_RW)?;
+        check_mapped(
             &pt,
             &reg,
             0x40_0000 + 2 * PG,
             0x9_0000_0000,
             PG,
             PROT_GPU_SHARED_RW,
-        );
-        assert_mapped(
+        )?;
+        check_mapped(
             &pt,
             &reg,
             0x40_0000 + 3 * PG,
             PA + 8 * PG,
             3 * PG,
             PROT_GPU_SHARED_RW,
-        );
+        )?;
         // A bad chunk anywhere rejects the whole list.
         let bad = [(PA, PG), (PA + 0x1000, PG)];
         assert_eq!(
             pt.map_sg(0x80_0000, bad.iter().copied(), PROT_GPU_SHARED_RW),
             Err(EINVAL)
         );
-        assert_unmapped(&pt, &reg, 0x80_0000, PG);
+        check_unmapped(&pt, &reg, 0x80_0000, PG)?;
         // The same page over and over (a single-page bind).
         let repeat = core::iter::repeat_n((PA, PG), 4);
         pt.map_sg(0x100_0000, repeat, PROT_GPU_SHARED_RO)?;
-        assert_mapped(&pt, &reg, 0x100_0000 + 3 * PG, PA, PG, PROT_GPU_SHARED_RO);
+        check_mapped(&pt, &reg, 0x100_0000 + 3 * PG, PA, PG, PROT_GPU_SHARED_RO)?;
         pt.retire();
         Ok(())
     }
