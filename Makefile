@@ -95,8 +95,8 @@ run: kernel-um model-bin
 sim-faults: kernel-um model-bin
 	@tools/testing/sim/fault-tests.sh
 
-# Boot every supported SoC and check the firmware came up.
-sim-boot-all: kernel-um model-bin
+# Boot every shipped SoC/firmware pair (SOC=, FW= pick some) and check the firmware came up.
+sim-boot-all: kernel-um model-bin fwgen-bin
 	@tools/testing/sim/boot-all.sh
 
 clean:

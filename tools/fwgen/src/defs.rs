@@ -538,6 +538,27 @@ fn build(raw_variants: RawVariants, raw_areas: Vec<(String, RawArea)>) -> Result
 }
 
 impl Defs {
+    /// The SoC/firmware pairs that shipped: for each SoC in file order, each variant it runs,
+    /// as `(soc, "major.minor")` (with `.patch` only when it is not 0). The loader has
+    /// checked that every variant a SoC names exists.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for soc in &self.socs {
+            for name in &soc.variants {
+                if let Some(v) = self.variants.iter().find(|v| &v.name == name) {
+                    let [major, minor, patch] = v.firmware;
+                    let version = if patch == 0 {
+                        format!("{major}.{minor}")
+                    } else {
+                        format!("{major}.{minor}.{patch}")
+                    };
+                    out.push((soc.name.clone(), version));
+                }
+            }
+        }
+        out
+    }
+
     fn validate_names(&self) -> Result<()> {
         let mut names = BTreeSet::new();
         for n in self

@@ -1,4 +1,4 @@
-//! `fwgen` command line: check, gen, docs, diff, layout.
+//! `fwgen` command line: check, gen, docs, diff, layout, pairs.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,6 +59,12 @@ enum Cmd {
         a: String,
         /// New variant, e.g. g13_v13_5.
         b: String,
+    },
+    /// List the shipped SoC/firmware pairs, one `<soc> <version>` per line (what the
+    /// simulated-machine runners and the CI matrix iterate over).
+    Pairs {
+        /// Definitions directory.
+        defs: PathBuf,
     },
     /// Print one struct's layout on one variant.
     Layout {
@@ -143,6 +149,13 @@ fn run(cli: Cli) -> Result<bool, String> {
             let d = fwgen::load(&defs).map_err(e)?;
             let diffs = fwgen::diff(&d, &a, &b).map_err(e)?;
             print!("{}", fwgen::diff::render(&a, &b, &diffs, d.structs.len()));
+            Ok(true)
+        }
+        Cmd::Pairs { defs } => {
+            let d = fwgen::load(&defs).map_err(e)?;
+            for (soc, version) in d.pairs() {
+                println!("{soc} {version}");
+            }
             Ok(true)
         }
         Cmd::Layout {

@@ -1,5 +1,5 @@
 //! End-to-end tests of the `fwgen` binary on the real `firmware-defs/`:
-//! the check summary, failure on a changed fact, and the 12.3 -> 13.5 diff.
+//! the check summary, failure on a changed fact, the 12.3 -> 13.5 diff, and the pair list.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -152,4 +152,31 @@ fn gen_and_docs_write_files() {
         "docs table missing"
     );
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn pairs_lists_the_thirteen_shipped_soc_firmware_pairs() {
+    let dir = defs_dir();
+    let (ok, stdout, stderr) = fwgen(&["pairs", dir.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let pairs: Vec<&str> = stdout.lines().collect();
+    assert_eq!(pairs.len(), 13, "{stdout}");
+    for want in [
+        "t8103 12.3",
+        "t8103 13.5",
+        "t6002 12.3",
+        "t8112 12.4",
+        "t8112 13.5",
+        "t6022 13.5",
+    ] {
+        assert!(pairs.contains(&want), "{want} missing from {stdout}");
+    }
+    // The M2 Pro/Max/Ultra never ran 12.x firmware; the M1 family never ran 12.4.
+    assert!(!pairs
+        .iter()
+        .any(|p| p.starts_with("t602") && p.ends_with(" 12.4")));
+    assert!(!pairs
+        .iter()
+        .any(|p| p.starts_with("t602") && p.contains(" 12.")));
+    assert!(!pairs.contains(&"t8103 12.4"));
 }

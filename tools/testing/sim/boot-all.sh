@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
-# `make sim-boot-all`: boot the simulated Mac for every supported SoC and check that the GPU
+# `make sim-boot-all`: boot the simulated Mac for every shipped SoC/firmware pair (the 13 that
+# `fwgen pairs` lists from firmware-defs/variants.toml; SOC= and/or FW= pick a subset) and
+# check that the GPU
 # firmware came up: UML boots, the apple-mailbox and asahi drivers bind, RTKit boots, and the
 # model's trace holds the handshake (HELLO, EPMAP, power state ON, GPU endpoints started) and
 # the firmware filled its crash-log buffer through the driver's UAT mappings; the driver's live
 # self-tests show the firmware reading kernel objects through the UAT and the model catching a
 # deliberately missed TLB invalidation (forwarded through UML's TLB bridge).
 #
-# Prints `<soc> fw <version>: rtkit up in <seconds> s` per SoC (the driver's own measurement,
-# from releasing the coprocessor to its endpoints running), then `N/8 SoCs booted`.
+# Prints `<soc> fw <version>: rtkit up in <seconds> s` per pair (the driver's own measurement,
+# from releasing the coprocessor to its endpoints running), then `N/M SoC/firmware pairs booted`.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
-FW=${FW:-13.5}
-socs=(t8103 t8112 t6000 t6001 t6002 t6020 t6021 t6022)
+pairs=()
+while read -r soc fw; do
+	[ -z "${SOC:-}" ] || [ "$SOC" = "$soc" ] || continue
+	[ -z "${FW:-}" ] || [ "$FW" = "$fw" ] || continue
+	pairs+=("$soc $fw")
+done < <("$repo/target/release/fwgen" pairs "$repo/firmware-defs")
+if [ ${#pairs[@]} -eq 0 ]; then
+	echo "sim-boot-all: no shipped SoC/firmware pair matches SOC=${SOC:-any} FW=${FW:-any}" >&2
+	exit 2
+fi
 ok=0
-for soc in "${socs[@]}"; do
+for pair in "${pairs[@]}"; do
+	read -r soc FW <<<"$pair"
 	dir=$repo/.build/sim/$soc-$FW
-	SIM_KARGS=asahi.live_selftests=1 "$repo/scripts/sim.sh" "$soc" "$FW" >"$repo/.build/sim-$soc.out" 2>&1
+	SIM_KARGS=asahi.live_selftests=1 "$repo/scripts/sim.sh" "$soc" "$FW" >"$repo/.build/sim-$soc-$FW.out" 2>&1
 	status=$?
 	problems=$("$repo/tools/testing/sim/check-boot.sh" "$dir" 2>&1)
 	if [ $status -eq 0 ] && [ -z "$problems" ]; then
@@ -25,10 +36,10 @@ for soc in "${socs[@]}"; do
 	else
 		echo "$soc fw $FW: FAILED (sim exit $status)"
 		[ -n "$problems" ] && echo "$problems" | sed 's/^/  /'
-		cat "$repo/.build/sim-$soc.out" | sed 's/^/  /'
+		sed 's/^/  /' "$repo/.build/sim-$soc-$FW.out"
 		echo "  logs: $dir"
 	fi
 done
-echo "$ok/${#socs[@]} SoCs booted"
-echo "sim-boot: $ok passed, $((${#socs[@]} - ok)) failed"
-[ "$ok" -eq "${#socs[@]}" ]
+echo "$ok/${#pairs[@]} SoC/firmware pairs booted"
+echo "sim-boot: $ok passed, $((${#pairs[@]} - ok)) failed"
+[ "$ok" -eq "${#pairs[@]}" ]
