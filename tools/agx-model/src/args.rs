@@ -121,6 +121,10 @@ pub struct AgxArgs {
     #[arg(long, value_enum)]
     pub soc: Option<SocArg>,
 
+    /// Firmware release to play, e.g. 12.3 [default: 13.5, or the --dt-layout file's].
+    #[arg(long, value_name = "VERSION")]
+    pub firmware: Option<crate::fw::FwVersion>,
+
     /// Abort with a report on anything the real hardware would not accept.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub strict: bool,

@@ -50,7 +50,6 @@ impl Asc {
     pub fn started_earlier() -> Self {
         Self {
             control: CPU_CONTROL_RUN,
-            ..Self::default()
         }
     }
 

@@ -17,6 +17,7 @@ use std::path::Path;
 use serde::Deserialize;
 use thiserror::Error as ThisError;
 
+use crate::fw::FwVersion;
 use crate::layout::{Block, Layout, LayoutError, Region, WINDOW_BASE};
 use crate::soc::Soc;
 
@@ -32,6 +33,9 @@ pub enum DtLayoutError {
     /// Unknown SoC name.
     #[error("{0}")]
     Soc(String),
+    /// The firmware release is not a version.
+    #[error("{0}")]
+    Firmware(String),
     /// A block is missing.
     #[error("layout has no {0:?} block")]
     MissingBlock(&'static str),
@@ -52,6 +56,9 @@ struct Span {
 #[derive(Deserialize)]
 struct File {
     soc: String,
+    /// The release written into `apple,firmware-abi`, e.g. "13.5".
+    #[serde(default)]
+    firmware: Option<String>,
     blocks: BTreeMap<String, Span>,
     #[serde(default)]
     regions: BTreeMap<String, Span>,
@@ -62,6 +69,8 @@ struct File {
 pub struct DtLayout {
     /// SoC the tree was made for.
     pub soc: Soc,
+    /// Firmware release the tree names, if it names one.
+    pub firmware: Option<FwVersion>,
     /// Block placement (irqctl keeps its default, and tlbi when the tree has no bridge).
     pub layout: Layout,
     /// Physical address of the handoff region.
@@ -88,6 +97,12 @@ impl DtLayout {
         let f: File =
             serde_json::from_str(text).map_err(|e| DtLayoutError::Json(name.to_string(), e))?;
         let soc: Soc = f.soc.parse().map_err(DtLayoutError::Soc)?;
+        let firmware = f
+            .firmware
+            .as_deref()
+            .map(str::parse::<FwVersion>)
+            .transpose()
+            .map_err(DtLayoutError::Firmware)?;
         let mut layout = Layout::default();
         for (key, region) in [
             ("sgx", Region::Sgx),
@@ -104,6 +119,7 @@ impl DtLayout {
         layout.validate().map_err(DtLayoutError::Layout)?;
         Ok(DtLayout {
             soc,
+            firmware,
             layout,
             handoff: f.regions.get("handoff").map(|s| s.base),
             ttbs: f.regions.get("ttbs").map(|s| s.base),

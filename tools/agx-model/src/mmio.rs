@@ -85,6 +85,8 @@ impl Fault {
 pub struct DeviceConfig {
     /// Which SoC's GPU to report.
     pub soc: Soc,
+    /// The firmware ABI variant played (from the SoC and the firmware release).
+    pub variant: &'static crate::fw::Variant,
     /// Address plan.
     pub layout: Layout,
     /// Refuse (true) or only log (false) violations.
@@ -104,6 +106,8 @@ impl Default for DeviceConfig {
     fn default() -> Self {
         DeviceConfig {
             soc: Soc::default(),
+            variant: crate::fw::select(Soc::default(), crate::fw::FwVersion::LATEST)
+                .expect("every SoC shipped with the latest firmware"),
             layout: Layout::default(),
             strict: true,
             fault: None,
@@ -170,6 +174,11 @@ impl Device {
             tlbi: TlbiRegs::new(),
             crashlog_filled: false,
         };
+        let v = dev.cfg.variant;
+        dev.trace.line(format!(
+            "firmware variant={} soc={} version={}",
+            v.name, dev.cfg.soc, v.firmware
+        ));
         // Lines high at reset (the two "empty" ones) are not announced: nothing can have
         // requested them yet, and an edge is only sent when a line rises after reset.
         dev.levels = dev.mbox.irq_levels();

@@ -20,6 +20,10 @@ grep -nE 'WARNING:|BUG:|Oops|Call Trace|kernel BUG|general protection' <<<"$kmsg
 for step in 'mgmt=HELLO' 'mgmt=EPMAP' 'rtkit ap-power=0x20' 'rtkit ep=0x20 started' 'rtkit ep=0x21 started' 'crashlog filled va=0xffffffae00000000 pages=8 through the UAT'; do
 	grep -q -- "$step" "$trace" 2>/dev/null || echo "model trace lacks $step"
 done
+# The model plays the firmware variant of the machine's SoC and release (machine.json).
+want_fw=$(sed -nE 's/^ *"firmware": "([0-9.]+)".*/\1/p' "$dir/machine.json" 2>/dev/null | head -n 1)
+grep -qE "^firmware variant=[a-z0-9_]+ soc=[a-z0-9]+ version=${want_fw:-none}\$" "$trace" 2>/dev/null ||
+	echo "model trace lacks the firmware variant for release ${want_fw:-?}"
 # The UML TLB bridge carries the driver's invalidations to the model.
 grep -q 'um-tlbi-bridge .*forwarding TLB invalidations' "$log" || echo "TLB bridge did not bind"
 grep -q 'no TLB bridge to forward' <<<"$kmsg" && echo "driver found no TLB bridge"
