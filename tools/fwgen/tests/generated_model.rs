@@ -61,3 +61,31 @@ fn enum_values_follow_the_version() {
     assert_eq!(g13_v12_3::DeviceControlTag::INITIALIZE.0, 0x19);
     assert_eq!(g13_v13_5::DeviceControlTag::INITIALIZE.0, 0x1a);
 }
+
+#[test]
+fn pointer_tables_carry_offset_and_class() {
+    use common::{PtrClass, PtrField};
+    let find = |t: &'static [PtrField], n: &str| t.iter().copied().find(|p| p.name == n);
+    let rp = find(g13_v13_5::InitData::POINTERS, "runtime_pointers").expect("listed");
+    assert_eq!((rp.offset, rp.class), (0x18, PtrClass::Private));
+    assert_eq!(rp.target, "RuntimePointers");
+    let fs = find(g13_v12_3::InitData::POINTERS, "fw_status").expect("listed");
+    assert_eq!((fs.offset, fs.class), (0x20, PtrClass::Shared));
+    // Offset order, and no plain integer field is listed as a pointer.
+    let t = g14x_v13_5::InitData::POINTERS;
+    assert!(t.windows(2).all(|w| w[0].offset < w[1].offset));
+    assert!(find(t, "ver_info").is_none());
+}
+
+#[test]
+fn enum_names_follow_the_version() {
+    let old = g13_v12_3::DeviceControlTag(0x19);
+    let new = g14x_v13_5::DeviceControlTag(0x19);
+    assert_eq!(old.name(), Some("Initialize"));
+    // 13.3 shifted the tags by one; the definitions name no 0x19 on 13.5.
+    assert_eq!(new.name(), None);
+    assert!(!new.is_known());
+    assert_eq!(g14x_v13_5::DeviceControlTag(0x1a).name(), Some("Initialize"));
+    assert_eq!(g13_v13_5::EventTag(2).name(), None);
+    assert!(g13_v13_5::EventTag(7).is_known());
+}

@@ -14,7 +14,7 @@ use super::{Lang, RustOptions};
 use crate::defs::{Defs, Variant};
 use crate::error::Result;
 use crate::layout::{self, StructLayout};
-use crate::types::{Prim, TypeExpr};
+use crate::types::{Prim, PtrClass, TypeExpr};
 
 const RUST_KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
@@ -128,6 +128,37 @@ fn emit_common(out: &mut String, opts: &RustOptions) {
     );
     let _ = writeln!(out, "{MODULE_ALLOWS}\npub mod common {{");
     let model = opts.lang == Lang::Model;
+    let _ = writeln!(
+        out,
+        r#"    /// Which memory the firmware expects a pointer's target in (`ptr<T, class>`).
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub enum PtrClass {{
+        /// Not stated.
+        Any,
+        /// Shared kernel memory (uncached; CPU and firmware write it).
+        Shared,
+        /// Firmware-private kernel memory.
+        Private,
+        /// Kernel memory the GPU only reads.
+        GpuRo,
+        /// User memory.
+        User,
+    }}
+
+    /// A pointer field of a firmware structure, for checking pointers generically.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub struct PtrField {{
+        /// Field name.
+        pub name: &'static str,
+        /// Byte offset in the structure.
+        pub offset: usize,
+        /// Where the target must live.
+        pub class: PtrClass,
+        /// The target's type, as the definitions spell it.
+        pub target: &'static str,
+    }}
+"#
+    );
     for (name, bits, bytes) in [("U16", "u16", 2), ("U32", "u32", 4), ("U64", "u64", 8)] {
         let _ = writeln!(
             out,
@@ -251,6 +282,25 @@ fn emit_struct(out: &mut String, defs: &Defs, v: &Variant, l: &StructLayout, opt
         push_pad(out, l.size - l.tail_pad, l.tail_pad, &mut names);
     }
     let _ = writeln!(out, "    }}\n");
+    let _ = writeln!(out, "    impl {} {{", l.name);
+    let _ = writeln!(
+        out,
+        "        /// The pointer fields, in offset order (class as the definitions state it)."
+    );
+    let _ = writeln!(out, "        pub const POINTERS: &'static [PtrField] = &[");
+    for f in &l.fields {
+        if let TypeExpr::Ptr { target, class } = &f.ty {
+            let _ = writeln!(
+                out,
+                "            PtrField {{ name: {:?}, offset: {:#x}, class: PtrClass::{}, target: {:?} }},",
+                f.name,
+                f.offset,
+                ptr_class_variant(*class),
+                target.to_string()
+            );
+        }
+    }
+    let _ = writeln!(out, "        ];\n    }}\n");
     byte_impls_indented(out, opts, &l.name);
     let _ = writeln!(
         out,
@@ -270,6 +320,16 @@ fn emit_struct(out: &mut String, defs: &Defs, v: &Variant, l: &StructLayout, opt
         );
     }
     let _ = writeln!(out);
+}
+
+fn ptr_class_variant(c: PtrClass) -> &'static str {
+    match c {
+        PtrClass::Any => "Any",
+        PtrClass::Shared => "Shared",
+        PtrClass::Private => "Private",
+        PtrClass::GpuRo => "GpuRo",
+        PtrClass::User => "User",
+    }
 }
 
 fn byte_impls_indented(out: &mut String, opts: &RustOptions, name: &str) {
@@ -327,6 +387,30 @@ fn emit_enums(out: &mut String, defs: &Defs, v: &Variant, opts: &RustOptions) {
                 val.value
             );
         }
+        let _ = writeln!(
+            out,
+            "\n        /// The value's name on this variant, or `None` for a value it does not define."
+        );
+        let _ = writeln!(
+            out,
+            "        pub const fn name(self) -> Option<&'static str> {{"
+        );
+        for val in e
+            .values
+            .iter()
+            .filter(|x| x.when.eval(&defs.axes, &v.point))
+        {
+            let _ = writeln!(
+                out,
+                "            if self.0 == {:#x} {{\n                return Some({:?});\n            }}",
+                val.value, val.name
+            );
+        }
+        let _ = writeln!(out, "            None\n        }}\n");
+        let _ = writeln!(
+            out,
+            "        /// Whether this variant defines the value.\n        pub const fn is_known(self) -> bool {{\n            self.name().is_some()\n        }}"
+        );
         let _ = writeln!(out, "    }}\n");
         byte_impls_indented(out, opts, &e.name);
         let _ = writeln!(out);
