@@ -85,7 +85,10 @@ fn enum_names_follow_the_version() {
     // 13.3 shifted the tags by one; the definitions name no 0x19 on 13.5.
     assert_eq!(new.name(), None);
     assert!(!new.is_known());
-    assert_eq!(g14x_v13_5::DeviceControlTag(0x1a).name(), Some("Initialize"));
+    assert_eq!(
+        g14x_v13_5::DeviceControlTag(0x1a).name(),
+        Some("Initialize")
+    );
     assert_eq!(g13_v13_5::EventTag(2).name(), None);
     assert!(g13_v13_5::EventTag(7).is_known());
 }
