@@ -92,3 +92,89 @@ fn enum_names_follow_the_version() {
     assert_eq!(g13_v13_5::EventTag(2).name(), None);
     assert!(g13_v13_5::EventTag(7).is_known());
 }
+
+/// Fills InitData through the version-neutral accessors, as the driver does, and returns its
+/// bytes; `ver_info` is set only where the variant has it.
+fn fill_initdata<A: abi::FwAbi>() -> (Vec<u8>, bool) {
+    use abi::{InitDataFields, UatLevelInfoFields};
+    let mut d = A::InitData::new_zeroed();
+    d.set_runtime_pointers(0xffff_ffa0_0001_0000);
+    d.set_fw_status(0xffff_ffaa_0000_4000);
+    *d.uat_page_size_mut() = 0x4000;
+    *d.uat_page_bits_mut() = 14;
+    *d.uat_num_levels_mut() = 3;
+    *d.host_mapped_fw_allocations_mut() = 1;
+    let lvl = &mut d.uat_level_info_mut()[1];
+    *lvl.index_shift_mut() = 25;
+    *lvl.num_entries_mut() = common::U16::new(2048);
+    *lvl.index_mask_mut() = common::U64::new(0x7ff << 25);
+    let has_ver = match d.ver_info_mut() {
+        Some(v) => {
+            *v = [1, 2, 3, 4];
+            true
+        }
+        None => false,
+    };
+    assert_eq!(d.runtime_pointers(), 0xffff_ffa0_0001_0000);
+    assert_eq!(d.uat_level_info()[1].num_entries().get(), 2048);
+    (d.as_bytes().to_vec(), has_ver)
+}
+
+fn le(b: &[u8], at: usize, n: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v[..n].copy_from_slice(&b[at..at + n]);
+    u64::from_le_bytes(v)
+}
+
+/// The accessors write where facts §3.1 puts each field: region A moved by 8 bytes at 13.0b4
+/// (`ver_info` was added in front), and 12.x has no `ver_info` at all.
+#[test]
+fn accessors_write_each_field_at_its_variant_offset() {
+    fn check<A: abi::FwAbi>(base: usize, ver: bool) {
+        let (b, has_ver) = fill_initdata::<A>();
+        assert_eq!(has_ver, ver, "{:?}", A::FIRMWARE);
+        assert_eq!(le(&b, base + 0x10, 8), 0xffff_ffa0_0001_0000);
+        assert_eq!(le(&b, base + 0x20, 8), 0xffff_ffaa_0000_4000);
+        assert_eq!(le(&b, base + 0x28, 2), 0x4000);
+        assert_eq!(le(&b, base + 0x2a, 1), 14);
+        assert_eq!(le(&b, base + 0x2b, 1), 3);
+        let l1 = base + 0x2c + 0x20;
+        assert_eq!(le(&b, l1 + 3, 1), 25);
+        assert_eq!(le(&b, l1 + 4, 2), 2048);
+        assert_eq!(le(&b, l1 + 0x18, 8), 0x7ff << 25);
+        assert_eq!(le(&b, base + 0xa0, 4), 1);
+        if ver {
+            assert_eq!(&b[0..8], &[1, 0, 2, 0, 3, 0, 4, 0]);
+        }
+    }
+    check::<abi::G13V12_3>(0, false);
+    check::<abi::G14V12_4>(0, false);
+    check::<abi::G13V13_5>(8, true);
+    check::<abi::G14V13_5>(8, true);
+    check::<abi::G14XV13_5>(8, true);
+}
+
+/// A field some variants lack reports its absence instead of writing elsewhere: an array
+/// (`ver_info`, 13.0b4 on) and a GPU pointer (`control_word`, G14X only).
+#[test]
+fn optional_fields_report_absence() {
+    use abi::{BufferSceneFields, InitDataFields};
+    let mut d = g13_v12_3::InitData::new_zeroed();
+    assert!(<g13_v12_3::InitData as InitDataFields<abi::G13V12_3>>::ver_info(&d).is_none());
+    assert!(<g13_v12_3::InitData as InitDataFields<abi::G13V12_3>>::ver_info_mut(&mut d).is_none());
+    assert!(d.as_bytes().iter().all(|&x| x == 0));
+
+    fn point<A: abi::FwAbi>() -> (bool, Option<u64>, Vec<u8>) {
+        let mut s = A::BufferScene::new_zeroed();
+        let set = s.set_control_word(0xffff_ffa0_0000_8000);
+        (set, s.control_word(), s.as_bytes().to_vec())
+    }
+    let (set, got, bytes) = point::<abi::G13V13_5>();
+    assert!(!set);
+    assert_eq!(got, None);
+    assert!(bytes.iter().all(|&x| x == 0));
+    let (set, got, bytes) = point::<abi::G14XV13_5>();
+    assert!(set);
+    assert_eq!(got, Some(0xffff_ffa0_0000_8000));
+    assert_eq!(le(&bytes, 0, 8), 0xffff_ffa0_0000_8000);
+}

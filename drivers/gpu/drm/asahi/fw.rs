@@ -7,6 +7,16 @@
 //! `g14x_v13_5`, ...), the shared unaligned integer types (`common`) and the `abi::FwAbi`
 //! trait that lets code be written once for all variants. The Kbuild Makefile runs fwgen into
 //! the build output; nothing generated is kept in the source tree.
+//!
+//! The version-neutral layer (issue 13's choice): fwgen emits, per struct every variant has,
+//! a field-access trait `abi::<Struct>Fields<A>` that `FwAbi`'s associated types implement,
+//! and the GPU manager's code that builds InitData, channels and jobs is generic over
+//! `A: abi::FwAbi`, monomorphised once per ABI at the one place probe picks it. We chose
+//! that over a `dyn` boundary because the ABI never changes after probe (dynamic dispatch
+//! would buy nothing), the structures stay plain `#[repr(C)]` values the firmware reads,
+//! and the same generic code is compiled on the host by fwgen's tests and used by the model.
+//! A field that some ABIs lack reads as `None` and its setter returns `false`; a field whose
+//! type differs by ABI has no accessor and must be handled per variant.
 
 pub(crate) mod version;
 

@@ -1,5 +1,6 @@
 //! Output generators: Rust for the kernel driver and the model, and docs.
 
+pub mod access;
 pub mod docs;
 pub mod rust;
 

@@ -1,7 +1,8 @@
 //! Rust emitter: one module per variant with `#[repr(C)]` structs, enum
 //! newtypes, byte-conversion impls and compile-time size/offset assertions,
 //! plus an `abi::FwAbi` trait with one marker type per variant so driver code
-//! can be written once and instantiated for each variant.
+//! can be written once and instantiated for each variant; the struct fields are reached
+//! through the per-struct traits of [`super::access`].
 //!
 //! Every byte of every struct is covered by a named field (implicit padding
 //! becomes an `_implicit_pad_*` byte array), so "any bit pattern is valid" and "no
@@ -26,7 +27,7 @@ const RUST_KEYWORDS: &[&str] = &[
 
 const MODULE_ALLOWS: &str = "#[allow(\n    dead_code,\n    missing_docs,\n    unreachable_pub,\n    non_camel_case_types,\n    non_snake_case,\n    non_upper_case_globals,\n    clippy::all,\n    clippy::pedantic\n)]";
 
-fn ident(name: &str) -> String {
+pub(super) fn ident(name: &str) -> String {
     if RUST_KEYWORDS.contains(&name) {
         format!("r#{name}")
     } else {
@@ -63,7 +64,7 @@ fn const_name(name: &str) -> String {
     ident(&out)
 }
 
-fn rust_type(ty: &TypeExpr) -> String {
+pub(super) fn rust_type(ty: &TypeExpr) -> String {
     match ty {
         TypeExpr::Prim(p) => match p {
             Prim::U8 | Prim::Bool => "u8",
@@ -454,7 +455,13 @@ fn common_enum_values(defs: &Defs) -> Vec<TraitConst> {
     out
 }
 
-fn emit_trait(out: &mut String, defs: &Defs, common: &[String], opts: &RustOptions) {
+fn emit_trait(
+    out: &mut String,
+    defs: &Defs,
+    all: &[layout::VariantLayouts],
+    common: &[String],
+    opts: &RustOptions,
+) {
     let bound = match opts.lang {
         Lang::Kernel => format!(
             "Copy + {k}::transmute::FromBytes + {k}::transmute::AsBytes + {k}::prelude::Zeroable",
@@ -469,12 +476,13 @@ fn emit_trait(out: &mut String, defs: &Defs, common: &[String], opts: &RustOptio
     let _ = writeln!(out, "{MODULE_ALLOWS}\npub mod abi {{");
     let _ = writeln!(
         out,
-        "    /// A firmware ABI variant: identity plus the struct types every variant has,\n    /// so code generic over `A: FwAbi` is written once and instantiated per variant.\n    pub trait FwAbi: 'static {{\n        /// Module name, e.g. `g13_v13_5`.\n        const NAME: &'static str;\n        /// GPU generation axis value, e.g. `G13`.\n        const GEN: &'static str;\n        /// Firmware version.\n        const FIRMWARE: [u32; 3];\n        /// SoCs that run this variant.\n        const SOCS: &'static [&'static str];"
+        "    /// A firmware ABI variant: identity plus the struct types every variant has,\n    /// so code generic over `A: FwAbi` is written once and instantiated per variant.\n    pub trait FwAbi: Sized + 'static {{\n        /// Module name, e.g. `g13_v13_5`.\n        const NAME: &'static str;\n        /// GPU generation axis value, e.g. `G13`.\n        const GEN: &'static str;\n        /// Firmware version.\n        const FIRMWARE: [u32; 3];\n        /// SoCs that run this variant.\n        const SOCS: &'static [&'static str];"
     );
     for s in common {
         let _ = writeln!(
             out,
-            "        /// This variant's `{s}`.\n        type {s}: {bound};"
+            "        /// This variant's `{s}`.\n        type {s}: {bound} + {}<Self>;",
+            super::access::trait_name(s)
         );
     }
     let consts = common_enum_values(defs);
@@ -516,6 +524,7 @@ fn emit_trait(out: &mut String, defs: &Defs, common: &[String], opts: &RustOptio
         }
         let _ = writeln!(out, "    }}\n");
     }
+    super::access::emit(out, defs, all, common);
     let _ = writeln!(out, "}}");
 }
 
@@ -554,7 +563,7 @@ pub fn emit(defs: &Defs, opts: &RustOptions) -> Result<String> {
         .filter(|s| all.iter().all(|l| l.get(&s.name).is_some()))
         .map(|s| s.name.clone())
         .collect();
-    emit_trait(&mut out, defs, &common, opts);
+    emit_trait(&mut out, defs, &all, &common, opts);
     Ok(out)
 }
 
