@@ -6,6 +6,31 @@
 //!
 //! The real firmware exists only for the pairs Apple shipped; a machine description naming
 //! another pair (say t6020 with 12.3) describes no real Mac, so the model refuses to start.
+//!
+//! The firmware's behaviour lives in the submodules, one job each, generic over the variant:
+//!
+//! * [`model_abi`]: what the firmware needs of a variant beyond `FwAbi` (pointer tables, tag
+//!   names);
+//! * [`heaps`]: the driver's kernel heaps and which pointer class may point where;
+//! * [`gpumem`]: typed reads and writes through the UAT, and the pointer check;
+//! * [`initdata`]: INIT's checks of InitData and everything it points to;
+//! * [`channels`]: the ring descriptors, their layouts and the pointer protocol;
+//! * [`devctrl`]: the device-control channel; [`fwlog`]: firmware log lines;
+//! * [`firmware`]: the endpoint messages and the work they start ([`firmware::GpuFirmware`]);
+//! * [`violation`]: the rules the firmware enforces, one variant each.
+
+pub mod channels;
+pub mod devctrl;
+pub mod firmware;
+pub mod fwlog;
+pub mod gpumem;
+pub mod heaps;
+pub mod initdata;
+pub mod model_abi;
+pub mod violation;
+
+#[cfg(test)]
+mod init_tests;
 
 /// The generated structures, one module per variant plus `abi::FwAbi`.
 #[allow(missing_docs, clippy::all)]

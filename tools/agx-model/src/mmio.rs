@@ -3,10 +3,16 @@
 //! The simulated device as the host sees it: MMIO routed per register block, the firmware
 //! reacting to what the host did, and interrupt edges to deliver.
 //!
-//! Everything here runs synchronously inside one MMIO access: a host write to `A2I_SEND1`
-//! commits a message, the firmware (RTKit) consumes it at once and queues its answers in the
-//! I2A FIFO, and the interrupt levels are compared before and after. This keeps the model
+//! RTKit runs synchronously inside one MMIO access: a host write to `A2I_SEND1` commits a
+//! message, the firmware (RTKit) consumes it at once and queues its answers in the I2A FIFO,
+//! and the interrupt levels are compared before and after. This keeps the boot handshake
 //! deterministic; nothing the host can observe depends on host thread timing.
+//!
+//! The GPU firmware behind endpoints 0x20/0x21 ([`crate::fw::firmware`]) only latches its
+//! messages there. The work they start (INIT, ring scans) runs in [`Device::run_gpu_work`],
+//! outside the MMIO access: the device signals the work event set with
+//! [`Device::set_work_notifier`] and the backend runs the work from its own event loop, so a
+//! firmware step can complete after the host's access has returned, as on hardware.
 //!
 //! # Interrupts
 //!
@@ -36,11 +42,15 @@
 //! the test must see).
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
+use vmm_sys_util::event::EventNotifier;
 
 use crate::asc::{Asc, AscEvent};
 use crate::dma::Dma;
+use crate::fw::firmware::{self, GpuFirmware, UPPER_HALF_EXTEND};
+use crate::fw::gpumem::FwBus;
 use crate::handoff;
 use crate::layout::{Layout, Region};
 use crate::mailbox::{IrqLine, Mailbox, Message};
@@ -141,10 +151,13 @@ pub struct Device {
     tlbi: TlbiRegs,
     /// Whether the firmware has filled its crash-log buffer yet.
     crashlog_filled: bool,
+    /// The GPU firmware (taken out while it runs).
+    gpu: Option<Box<dyn GpuFirmware>>,
+    /// Signalled when the GPU firmware has latched work.
+    work: Option<EventNotifier>,
+    /// When the device was made (the firmware's clock).
+    born: Instant,
 }
-
-/// Bits the firmware ORs into a 44-bit address from the host to reach the upper half.
-const UPPER_HALF_EXTEND: u64 = 0xffff_f000_0000_0000;
 
 impl Device {
     /// A device in its reset state.
@@ -173,7 +186,11 @@ impl Device {
             tlb: Tlb::new(),
             tlbi: TlbiRegs::new(),
             crashlog_filled: false,
+            gpu: None,
+            work: None,
+            born: Instant::now(),
         };
+        dev.gpu = Some(firmware::new(dev.cfg.variant.name, dev.cfg.soc.uat_oas()));
         let v = dev.cfg.variant;
         dev.trace.line(format!(
             "firmware variant={} soc={} version={}",
@@ -188,6 +205,39 @@ impl Device {
     /// Gives the firmware access to the frontend's memory.
     pub fn set_memory(&mut self, mem: GuestMemoryAtomic<GuestMemoryMmap>) {
         self.dma.set_memory(mem);
+    }
+
+    /// Sets the event to signal when the GPU firmware has work (the backend runs it with
+    /// [`Device::run_gpu_work`]). Without one, work waits until that call (tests).
+    pub fn set_work_notifier(&mut self, n: EventNotifier) {
+        self.work = Some(n);
+    }
+
+    /// Whether the GPU firmware has latched work not yet run.
+    pub fn gpu_work_pending(&self) -> bool {
+        self.gpu.as_ref().is_some_and(|g| g.has_work())
+    }
+
+    /// Whether the GPU firmware has consumed `Initialize` (it is ready).
+    pub fn gpu_ready(&self) -> bool {
+        self.gpu.as_ref().is_some_and(|g| g.ready())
+    }
+
+    /// Runs the GPU firmware's latched work (INIT, ring scans). A violation panics the
+    /// firmware: strict, it is returned; otherwise recorded, and the firmware stays dead.
+    pub fn run_gpu_work(&mut self) -> Checked<()> {
+        let Some(mut gpu) = self.gpu.take() else {
+            return Ok(());
+        };
+        let r = gpu.run(self);
+        if r.is_err() {
+            gpu.panic();
+        }
+        self.gpu = Some(gpu);
+        let r = self.police(r, ());
+        self.flush_outbox();
+        self.update_irqs();
+        r
     }
 
     /// The firmware's memory access, for tests and later firmware stages.
@@ -444,6 +494,31 @@ impl Device {
         }
     }
 
+    /// Like [`Device::fw_translate`], but a fault is returned as `Ok(None)` (traced, not
+    /// policed) so the caller can name the rule the access broke; a stale hit and a malformed
+    /// table are policed as there.
+    pub fn fw_try_translate(&mut self, ctx: u32, va: u64, write: bool) -> Checked<Option<u64>> {
+        let access = if write {
+            Access::FW_WRITE
+        } else {
+            Access::FW_READ
+        };
+        let r = self.translate(ctx, va, access);
+        match self.police(r.map(Some), None)? {
+            None | Some(Outcome::Fault(_)) => Ok(None),
+            Some(Outcome::Ok { pa }) => Ok(Some(pa)),
+            Some(o @ Outcome::Stale { pa, fault, .. }) => {
+                let pa = fault.is_none().then_some(pa);
+                match o.stale_line(ctx, va) {
+                    Some(p) => {
+                        self.police(Err(Violation::Uat(format!("firmware access: {p}"))), pa)
+                    }
+                    None => Ok(pa),
+                }
+            }
+        }
+    }
+
     /// Runs a `tlbi` probe and stores its result for the registers.
     fn probe(&mut self, ctx: u32, va: u64, access: Access) -> Checked<()> {
         let r = self.translate(ctx, va, access);
@@ -529,6 +604,7 @@ impl Device {
             self.drain_notes();
             let answers = self.police(r, Vec::new())?;
             self.send_all(answers);
+            self.deliver_app_messages();
         }
         self.fill_crashlog()
     }
@@ -565,6 +641,30 @@ impl Device {
             "crashlog filled va=0x{base:x} pages={pages} through the UAT"
         ));
         Ok(())
+    }
+
+    /// Hands endpoint 0x20/0x21 messages to the GPU firmware, which latches them, and
+    /// signals the work event if there is work.
+    fn deliver_app_messages(&mut self) {
+        let msgs = self.rtkit.take_app_messages();
+        let Some(gpu) = self.gpu.as_mut() else {
+            return;
+        };
+        let mut notes = Vec::new();
+        for (ep, msg0) in msgs {
+            notes.extend(gpu.mailbox(ep, msg0));
+        }
+        let work = gpu.has_work();
+        for n in notes {
+            self.trace.line(n);
+        }
+        if work {
+            if let Some(w) = &self.work {
+                if let Err(e) = w.notify() {
+                    log::error!("cannot signal GPU firmware work: {e}");
+                }
+            }
+        }
     }
 
     fn drain_notes(&mut self) {
@@ -642,6 +742,29 @@ impl Device {
             s.push('\n');
         }
         s
+    }
+}
+
+/// The GPU firmware's view of the device: context-0 translations, memory, trace, mailbox.
+impl FwBus for Device {
+    fn fw_try_translate(&mut self, va: u64, write: bool) -> Checked<Option<u64>> {
+        Device::fw_try_translate(self, 0, va, write)
+    }
+
+    fn fw_dma(&self) -> &Dma {
+        &self.dma
+    }
+
+    fn fw_trace(&mut self, line: String) {
+        self.trace.line(line);
+    }
+
+    fn fw_send(&mut self, ep: u8, msg0: u64) {
+        self.send_all(vec![Message::new(ep, msg0)]);
+    }
+
+    fn fw_now_us(&self) -> u64 {
+        self.born.elapsed().as_micros() as u64
     }
 }
 

@@ -214,6 +214,8 @@ pub struct Rtkit {
     blocks: Vec<u8>,
     /// Human-readable state changes for the trace, drained by the device.
     notes: Vec<String>,
+    /// Messages to the application endpoints, for the GPU firmware, drained by the device.
+    app_inbox: Vec<(u8, u64)>,
 }
 
 impl Rtkit {
@@ -238,6 +240,7 @@ impl Rtkit {
             endpoints,
             blocks,
             notes: Vec::new(),
+            app_inbox: Vec::new(),
         }
     }
 
@@ -281,6 +284,12 @@ impl Rtkit {
     /// Takes the trace notes accumulated since the last call.
     pub fn take_notes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notes)
+    }
+
+    /// Takes the messages to endpoints 0x20/0x21 received since the last call, oldest first:
+    /// RTKit only delivers them; the GPU firmware ([`crate::fw::firmware`]) acts on them.
+    pub fn take_app_messages(&mut self) -> Vec<(u8, u64)> {
+        std::mem::take(&mut self.app_inbox)
     }
 
     fn set_state(&mut self, s: State) {
@@ -507,10 +516,7 @@ impl Rtkit {
                 "message 0x{msg0:016x} to endpoint 0x{ep:02x} before STARTEP"
             )));
         }
-        // The GPU firmware endpoints are served by a later stage of the model.
-        self.notes.push(format!(
-            "rtkit ep=0x{ep:02x} message 0x{msg0:016x} (GPU firmware not modelled yet)"
-        ));
+        self.app_inbox.push((ep, msg0));
         Ok(Vec::new())
     }
 }

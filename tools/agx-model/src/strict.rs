@@ -9,6 +9,7 @@
 
 use thiserror::Error as ThisError;
 
+use crate::fw::violation::{ChannelViolation, DevCtrlViolation, InitDataViolation};
 use crate::layout::Region;
 
 /// An access or message the model rejects.
@@ -70,6 +71,15 @@ pub enum Violation {
     /// virtio_pcidev message the platform device cannot carry.
     #[error("virtio_pcidev: {0}")]
     Transport(String),
+    /// InitData or an object it points to the GPU firmware cannot use (it panics).
+    #[error("GFX PANIC: initdata: {0}")]
+    InitData(InitDataViolation),
+    /// A channel's state the firmware cannot use.
+    #[error("GFX PANIC: {0}")]
+    Channel(ChannelViolation),
+    /// A device-control message the firmware refuses.
+    #[error("GFX PANIC: {0}")]
+    DevCtrl(DevCtrlViolation),
 }
 
 fn dir(write: bool) -> &'static str {

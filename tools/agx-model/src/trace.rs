@@ -14,7 +14,18 @@
 //! irq raise hwirq=3 recv-not-empty
 //! violation mailbox: A2I_SEND1 written without a preceding A2I_SEND0
 //! fault never-answer: CPU started, firmware stays silent
+//! fw init va=0xffffffa0001dc000 latched
+//! fw initdata va=0xffffffa0001dc000 read
+//! fw channel DevCtrl state=0xffffffa800400000 ring=0xffffffa000480000 entries=256 initialised
+//! fw log sub=1 index=0 seq=0 text="GPU firmware initialised"
+//! fw devctrl consumed tag=Initialize read_ptr=1
+//! fw ready: 18 channels, initdata checked: 31 fields, 52 pointers
 //! ```
+//!
+//! `fw` lines are the GPU firmware ([`crate::fw`]): one `fw channel` line per channel INIT
+//! initialised (FWLog's `entries` counts all six sub-rings), and `fw ready:` once, when
+//! DevCtrl `Initialize` has been consumed, with the number of channels and of InitData
+//! scalar fields and pointers checked.
 //!
 //! `mbox tx` is a message the model (the firmware) sends to the host, `mbox rx` one it
 //! receives from the host. Values are hexadecimal; msg0 always has 16 digits, msg1 8.

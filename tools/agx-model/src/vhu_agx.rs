@@ -10,9 +10,15 @@
 //!
 //! UML busy-waits for each read's answer (linux-7.2:arch/um/drivers/virtio_pcidev.c
 //! `virtio_pcidev_send_cmd`), so requests are served in the worker thread without deferral.
+//!
+//! GPU firmware work (INIT, ring scans) is not done inside a request: the device signals the
+//! backend's work eventfd ([`WORK_EVENT`], registered with the daemon's epoll loop by
+//! [`crate::start_backend`]) and the work runs as its own event, after the request that
+//! latched it has been answered, followed by an interrupt flush.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use log::{debug, warn};
@@ -35,6 +41,8 @@ use crate::strict::Violation;
 pub const NUM_QUEUES: usize = 2;
 /// Largest queue UML creates (`MAX_SUPPORTED_QUEUE_SIZE` in virtio_uml.c).
 pub const QUEUE_SIZE: usize = 256;
+/// Epoll data of the GPU firmware's work event (above the queues and the exit event).
+pub const WORK_EVENT: u16 = NUM_QUEUES as u16 + 1;
 
 /// Backend errors.
 #[derive(Debug, ThisError)]
@@ -100,6 +108,7 @@ pub struct VhostUserAgxBackend {
     on_violation: OnViolation,
     exit_consumer: EventConsumer,
     exit_notifier: EventNotifier,
+    work_consumer: EventConsumer,
 }
 
 impl VhostUserAgxBackend {
@@ -107,6 +116,12 @@ impl VhostUserAgxBackend {
     pub fn new(device: Arc<Mutex<Device>>, on_violation: OnViolation) -> Result<Self> {
         let (exit_consumer, exit_notifier) =
             new_event_consumer_and_notifier(EventFlag::NONBLOCK).map_err(Error::ExitEvent)?;
+        let (work_consumer, work_notifier) =
+            new_event_consumer_and_notifier(EventFlag::NONBLOCK).map_err(Error::ExitEvent)?;
+        device
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_work_notifier(work_notifier);
         Ok(VhostUserAgxBackend {
             device,
             mem: None,
@@ -115,7 +130,23 @@ impl VhostUserAgxBackend {
             on_violation,
             exit_consumer,
             exit_notifier,
+            work_consumer,
         })
+    }
+
+    /// The eventfd the device signals when the GPU firmware has work; register it with the
+    /// daemon's epoll loop as [`WORK_EVENT`].
+    pub fn work_event_fd(&self) -> RawFd {
+        self.work_consumer.as_raw_fd()
+    }
+
+    /// Runs the GPU firmware's latched work (the [`WORK_EVENT`] handler).
+    pub fn run_gpu_work(&mut self) -> Result<()> {
+        // Spurious wake-ups (the counter already drained) are harmless: the work is latched
+        // in the device, not in the counter.
+        let _ = self.work_consumer.consume();
+        let r = self.lock_device().run_gpu_work();
+        r.map_err(|v| self.violation(v))
     }
 
     /// The device (shared with whoever reports on it).
@@ -288,6 +319,7 @@ impl VhostUserBackendMut for VhostUserAgxBackend {
         match usize::from(device_event) {
             CMD_QUEUE => self.serve_cmd_queue(&vrings[CMD_QUEUE])?,
             IRQ_QUEUE => {}
+            e if e == usize::from(WORK_EVENT) => self.run_gpu_work()?,
             _ => return Err(Error::UnknownEvent(device_event).into()),
         }
         self.flush_irqs(&vrings[IRQ_QUEUE])?;

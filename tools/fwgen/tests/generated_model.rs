@@ -178,3 +178,16 @@ fn optional_fields_report_absence() {
     assert_eq!(got, Some(0xffff_ffa0_0000_8000));
     assert_eq!(le(&bytes, 0, 8), 0xffff_ffa0_0000_8000);
 }
+
+/// The pointer tables are reachable generically and follow the variant's layout.
+#[test]
+fn pointer_tables_through_the_trait() {
+    fn runtime_ptrs<A: abi::FwAbi>() -> Vec<(&'static str, usize)> {
+        <A::InitData as abi::InitDataFields<A>>::POINTER_FIELDS
+            .iter()
+            .map(|p| (p.name, p.offset))
+            .collect()
+    }
+    assert!(runtime_ptrs::<abi::G13V12_3>().contains(&("runtime_pointers", 0x10)));
+    assert!(runtime_ptrs::<abi::G14XV13_5>().contains(&("runtime_pointers", 0x18)));
+}

@@ -6,10 +6,14 @@
 # model's trace holds the handshake (HELLO, EPMAP, power state ON, GPU endpoints started) and
 # the firmware filled its crash-log buffer through the driver's UAT mappings; the driver's live
 # self-tests show the firmware reading kernel objects through the UAT and the model catching a
-# deliberately missed TLB invalidation (forwarded through UML's TLB bridge).
+# deliberately missed TLB invalidation (forwarded through UML's TLB bridge); the model's GPU
+# firmware accepted the driver's InitData tree (every field and pointer it checks), initialised
+# all 18 channels and consumed DevCtrl Initialize, and the driver saw it ready.
 #
-# Prints `<soc> fw <version>: rtkit up in <seconds> s` per pair (the driver's own measurement,
-# from releasing the coprocessor to its endpoints running), then `N/M SoC/firmware pairs booted`.
+# Prints per pair `<soc> fw <version>: firmware ready in <seconds> s (<n> channels, initdata
+# checked: <k> fields, <p> pointers)` (the time is the driver's own measurement, the counts the
+# model's `fw ready:` trace line), then `N/M SoC/firmware pairs: firmware ready` and the
+# `sim-boot: X passed, Y failed` summary.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
 pairs=()
@@ -30,8 +34,9 @@ for pair in "${pairs[@]}"; do
 	status=$?
 	problems=$("$repo/tools/testing/sim/check-boot.sh" "$dir" 2>&1)
 	if [ $status -eq 0 ] && [ -z "$problems" ]; then
-		ms=$(sed -nE 's/.*RTKit up in ([0-9]+) ms.*/\1/p' "$dir/uml.log" | head -n 1)
-		printf '%s fw %s: rtkit up in %d.%03d s\n' "$soc" "$FW" $((ms / 1000)) $((ms % 1000))
+		ms=$(sed -nE 's/.*GPU firmware ready in ([0-9]+) ms.*/\1/p' "$dir/uml.log" | head -n 1)
+		counts=$(sed -nE 's/^fw ready: ([0-9]+ channels, initdata checked: [0-9]+ fields, [0-9]+ pointers)$/\1/p' "$dir/trace.log" | head -n 1)
+		printf '%s fw %s: firmware ready in %d.%03d s (%s)\n' "$soc" "$FW" $((ms / 1000)) $((ms % 1000)) "$counts"
 		ok=$((ok + 1))
 	else
 		echo "$soc fw $FW: FAILED (sim exit $status)"
@@ -40,6 +45,6 @@ for pair in "${pairs[@]}"; do
 		echo "  logs: $dir"
 	fi
 done
-echo "$ok/${#pairs[@]} SoC/firmware pairs booted"
+echo "$ok/${#pairs[@]} SoC/firmware pairs: firmware ready"
 echo "sim-boot: $ok passed, $((${#pairs[@]} - ok)) failed"
 [ "$ok" -eq "${#pairs[@]}" ]

@@ -39,5 +39,21 @@ if grep -q 'Kernel command line:.*asahi.live_selftests=1' <<<"$kmsg"; then
 	grep -q '^uat stale ctx=0 va=0xffffffaf00000000 ' "$trace" 2>/dev/null || echo "model trace lacks the stale translation"
 	grep -q '^uat probe ctx=0 va=0xffffffaf00000000 access=.* -> stale ' "$trace" 2>/dev/null || echo "model trace lacks the stale probe"
 fi
+# The GPU firmware's init (agx-model src/fw/): INIT read InitData and everything it points
+# to, every channel was initialised, Initialize was consumed from DevCtrl, and the driver saw
+# read_ptr reach it.
+grep -qE '^fw initdata va=0x[0-9a-f]+ read$' "$trace" 2>/dev/null || echo "model trace lacks the firmware reading InitData (fw initdata va=...)"
+channels=$(grep -cE '^fw channel [A-Za-z0-9_]+ state=0x[0-9a-f]+ ring=0x[0-9a-f]+ entries=[0-9]+ initialised$' "$trace" 2>/dev/null)
+[ "${channels:-0}" -eq 18 ] || echo "model trace shows ${channels:-0} of 18 channels initialised"
+grep -q '^fw devctrl consumed tag=Initialize read_ptr=1$' "$trace" 2>/dev/null || echo "model trace lacks the DevCtrl Initialize being consumed"
+grep -qE '^fw ready: [0-9]+ channels, initdata checked: [0-9]+ fields, [0-9]+ pointers$' "$trace" 2>/dev/null || echo "model trace lacks fw ready"
+grep -q 'GPU firmware ready in [0-9]* ms' <<<"$kmsg" || echo "driver did not report the GPU firmware ready"
 grep -q 'violation' "$trace" 2>/dev/null && grep 'violation' "$trace" | head -n 3 | sed 's/^/model: /'
+# A strict-mode stop or a crash of the model (sim.sh does not keep the model's exit status;
+# its stderr says why it ended).
+if [ -f "$dir/model.log" ]; then
+	grep -q 'agx-model: strict mode' "$dir/model.log" &&
+		sed -n '/agx-model: strict mode/{n;p;q}' "$dir/model.log" | sed 's/^ */model stopped (strict): /'
+	grep -m 3 -E 'panicked at|^Error|^error' "$dir/model.log" | sed 's/^/model: /'
+fi
 exit 0

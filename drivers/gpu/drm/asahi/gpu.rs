@@ -12,6 +12,8 @@
 //! (shared/ARCHITECTURE.md, "Firmware lifetime").
 
 pub(crate) mod boot;
+pub(crate) mod init;
+pub(crate) mod initdata;
 
 use kernel::{
     device::{
@@ -27,6 +29,7 @@ use crate::{
     dt::Regions,
     fw::version::FwAbi,
     hw::HwConfig,
+    mem::KernelHeaps,
     region_mem::{
         RegionMem,
         RootTable, //
@@ -37,6 +40,7 @@ use crate::{
     },
     uat::{
         context::{
+            MachineUat,
             Uat,
             UatConfig, //
         },
@@ -44,6 +48,7 @@ use crate::{
             self,
             Handoff, //
         },
+        heap::KernelBacking,
         pgtable::KernelTables,
         tlb::GpuTlb,
         ttbat::{
@@ -53,15 +58,26 @@ use crate::{
     },
 };
 
-use self::boot::{
-    Firmware,
-    KernelUat, //
+use self::{
+    boot::{
+        Firmware,
+        KernelUat, //
+    },
+    init::Prepared,
+    initdata::Calibration,
 };
+
+/// Backing of the kernel heaps: blocks mapped through the machine's UAT.
+pub(crate) type KernelHeapBacking<'a> = KernelBacking<MachineUat<RootTable<'a>, RegionMem<'a>>>;
 
 /// A GPU whose coprocessor runs, with the state every later request goes through.
 pub(crate) struct GpuManager<'bound> {
     /// The running firmware (dropped first: RTKit lets go of its buffers).
     _firmware: Firmware<'bound>,
+    /// Channels and InitData, which the firmware uses for as long as it runs.
+    _fw_state: Prepared<KernelHeapBacking<'bound>>,
+    /// The kernel heaps every firmware object lives in.
+    _heaps: KernelHeaps<KernelHeapBacking<'bound>>,
     /// The GPU MMU and its shared regions.
     uat: Arc<KernelUat<'bound>>,
     /// ASC coprocessor control registers.
@@ -109,11 +125,35 @@ impl<'bound> GpuManager<'bound> {
             },
         )
         .inspect_err(|e| dev_err!(dev, "cannot set up the GPU MMU: {:?}\n", e))?;
-        let rtkit = boot::new_rtkit(dev, &uat)?;
+        let heaps = KernelHeaps::new(|| KernelBacking::new(uat.clone()))?;
+        let mut fw_state = {
+            let hw_cal_a = regions.hw_cal_a.map_wb(dev)?;
+            let hw_cal_b = regions.hw_cal_b.map_wb(dev)?;
+            let globals = regions.globals.map_wb(dev)?;
+            let cal = Calibration {
+                hw_cal_a: &hw_cal_a,
+                hw_cal_b: &hw_cal_b,
+                globals: &globals,
+            };
+            init::prepare(abi, &heaps, &cal, hw.uat_oas)
+                .inspect_err(|e| dev_err!(dev, "cannot build the firmware's InitData: {:?}\n", e))?
+        };
+        let fw_log = fw_state.channels.fw_log.take().ok_or(EINVAL)?;
+        let rtkit = boot::new_rtkit(dev, &uat, fw_log)?;
         let t0 = boot::start_coprocessor(dev, &asc, &uat)?;
         let firmware = boot::boot_rtkit(dev, rtkit, t0)?;
+        let took = init::start(dev, &firmware, &mut fw_state, t0)?;
+        dev_info!(
+            dev,
+            "GPU firmware ready in {} ms ({} channels, InitData of {} objects)\n",
+            took.as_millis(),
+            crate::channel::CHANNEL_COUNT,
+            fw_state.initdata.objects().len()
+        );
         Ok(Self {
             _firmware: firmware,
+            _fw_state: fw_state,
+            _heaps: heaps,
             uat,
             _asc: asc,
             _sgx: sgx,
@@ -135,7 +175,7 @@ impl<'bound> GpuManager<'bound> {
     }
 
     /// The firmware ABI in use.
-    #[allow(dead_code)] // The firmware bring-up picks its structures by it.
+    #[allow(dead_code)] // Job submission picks its structures by it.
     pub(crate) fn abi(&self) -> FwAbi {
         self.abi
     }

@@ -165,6 +165,14 @@ fn emit_trait(out: &mut String, name: &str, acc: &[Access], skipped: &[String]) 
         );
     }
     let _ = writeln!(out, "    pub trait {t}<A: FwAbi> {{");
+    let _ = writeln!(
+        out,
+        "        /// This variant's pointer fields (its `POINTERS` table), for generic checks."
+    );
+    let _ = writeln!(
+        out,
+        "        const POINTER_FIELDS: &'static [super::common::PtrField];"
+    );
     for a in acc {
         let id = ident(&a.name);
         let b = bare(&a.name);
@@ -212,6 +220,10 @@ fn emit_impl(out: &mut String, name: &str, acc: &[Access], vi: usize, variant: &
     let t = trait_name(name);
     let m = marker_name(variant);
     let _ = writeln!(out, "    impl {t}<{m}> for super::{variant}::{name} {{");
+    let _ = writeln!(
+        out,
+        "        const POINTER_FIELDS: &'static [super::common::PtrField] = super::{variant}::{name}::POINTERS;"
+    );
     for a in acc {
         let id = ident(&a.name);
         let b = bare(&a.name);

@@ -43,6 +43,8 @@ use kernel::{
 };
 
 use crate::{
+    channel::fw_log::FwLog,
+    gpu::KernelHeapBacking,
     region_mem::{
         RegionMem,
         RootTable, //
@@ -90,6 +92,9 @@ pub(crate) struct FwShared<'a> {
     /// handful of buffers per boot).
     #[pin]
     next_va: Mutex<u64>,
+    /// The firmware log, drained on every host doorbell.
+    #[pin]
+    fw_log: Mutex<FwLog<KernelHeapBacking<'a>>>,
 }
 
 /// A buffer lent to the firmware. RTKit lets go of it when the driver unbinds, but the
@@ -167,7 +172,10 @@ impl<'a> rtkit::Operations for FwOps<'a> {
 
     fn recv_message(data: Pin<&FwShared<'a>>, endpoint: u8, message: u64) {
         if endpoint == EP_FIRMWARE && message == MSG_RX_DOORBELL {
-            // No firmware-to-host ring is read yet.
+            // Events, KTrace and statistics are read from the job-submission stage on.
+            if let Err(e) = data.fw_log.lock().drain(&data.dev) {
+                dev_err!(data.dev, "cannot read the firmware log: {:?}\n", e);
+            }
             return;
         }
         dev_warn!(
@@ -223,7 +231,18 @@ impl<'a> rtkit::Operations for FwOps<'a> {
 /// A running GPU firmware.
 pub(crate) struct Firmware<'bound> {
     /// RTKit, running, with both GPU endpoints started.
-    _rtkit: RtKit<'bound, FwOps<'bound>>,
+    rtkit: RtKit<'bound, FwOps<'bound>>,
+}
+
+impl Firmware<'_> {
+    /// Sends `message` to the GPU endpoint `endpoint` (may sleep).
+    ///
+    /// # Errors
+    ///
+    /// Those of the mailbox (e.g. [`EIO`] after a crash).
+    pub(crate) fn send(&self, endpoint: u8, message: u64) -> Result {
+        self.rtkit.send_message(endpoint, message, false)
+    }
 }
 
 /// Sets up RTKit over the ASC mailbox, before the coprocessor runs.
@@ -233,12 +252,14 @@ pub(crate) struct Firmware<'bound> {
 pub(crate) fn new_rtkit<'bound>(
     dev: &'bound Device<Bound>,
     uat: &Arc<KernelUat<'bound>>,
+    fw_log: FwLog<KernelHeapBacking<'bound>>,
 ) -> Result<RtKit<'bound, FwOps<'bound>>> {
     let shared = KBox::pin_init(
         try_pin_init!(FwShared {
             dev: dev.into(),
             uat: uat.clone(),
             next_va <- new_mutex!(RTKIT_VA_START),
+            fw_log <- new_mutex!(fw_log),
         }? Error),
         GFP_KERNEL,
     )?;
@@ -320,5 +341,5 @@ pub(crate) fn boot_rtkit<'bound>(
             .inspect_err(|e| dev_err!(dev, "cannot start endpoint {:#x}: {:?}\n", ep, e))?;
     }
     dev_info!(dev, "RTKit up in {} ms\n", t0.elapsed().as_millis());
-    Ok(Firmware { _rtkit: rtkit })
+    Ok(Firmware { rtkit })
 }

@@ -16,6 +16,8 @@
 //! Backing memory and mapping are behind [`HeapBacking`], so KUnit tests the allocator without
 //! page tables.
 
+use core::ptr::NonNull;
+
 use kernel::{
     contig_pages::ContigPages,
     page,
@@ -130,7 +132,7 @@ pub(crate) const KERNEL_HEAPS: [HeapSpec; 5] = [
 ];
 
 /// Backing memory of a heap.
-pub(crate) trait HeapBacking {
+pub(crate) trait HeapBacking: Unpin {
     /// Backs `[va, va + size)` with fresh memory mapped with `prot` (`size` is a multiple of
     /// 16 KiB; the range directly follows what is already backed).
     ///
@@ -138,6 +140,15 @@ pub(crate) trait HeapBacking {
     ///
     /// [`ENOMEM`]; on error nothing of the range may be left mapped.
     fn grow(&mut self, va: u64, size: u64, prot: Prot) -> Result;
+
+    /// The CPU address of the 16 KiB block backing the GPU page at `va` (16 KiB aligned and
+    /// backed), or `None` when the backing has no CPU view of it.
+    ///
+    /// The block must stay valid, at that address, until the backing is dropped: backings
+    /// never shrink, so objects can keep the address instead of asking again.
+    fn cpu_block(&self, _va: u64) -> Option<NonNull<u8>> {
+        None
+    }
 }
 
 /// Heap backing from kernel pages mapped into the kernel context's upper half.
@@ -193,6 +204,14 @@ impl<P: UatHw> HeapBacking for KernelBacking<P> {
             self.base = va;
         }
         Ok(())
+    }
+
+    fn cpu_block(&self, va: u64) -> Option<NonNull<u8>> {
+        let index = usize::try_from(va.checked_sub(self.base)? / pte::PAGE_SIZE).ok()?;
+        if va % pte::PAGE_SIZE != 0 {
+            return None;
+        }
+        NonNull::new(self.pages.get(index)?.as_ptr())
     }
 }
 
