@@ -12,6 +12,7 @@
 //! every firmware version; what the firmware sees of them is written into RuntimePointers
 //! and FwStatus by [`Channels::publish`].
 
+pub(crate) mod event;
 pub(crate) mod fw_log;
 pub(crate) mod ring;
 
@@ -23,6 +24,7 @@ use kernel::{
 };
 
 use crate::{
+    event::EventManager,
     fw::abi::{
         self,
         DeviceControlRingFields,
@@ -43,13 +45,16 @@ use crate::{
     uat::heap::HeapBacking,
 };
 
-use self::fw_log::FwLog;
 use self::ring::{
     RingLayout,
     RxRing,
     TxRing,
     FWCTL_STATE_READ,
     FWCTL_STATE_WRITE, //
+};
+use self::{
+    event::EventChannel,
+    fw_log::FwLog, //
 };
 
 /// Entries in every ring but KTrace.
@@ -80,8 +85,8 @@ pub(crate) struct Channels<B: HeapBacking> {
     pub(crate) device_control: Tx<B>,
     /// Firmware control (cache flushes).
     pub(crate) fw_ctl: Tx<B>,
-    /// Events (completion, faults).
-    pub(crate) event: Rx<B>,
+    /// Events (completion, faults); taken by whoever drains it (the RTKit callbacks).
+    pub(crate) event: Option<EventChannel<B>>,
     /// The firmware log; taken by whoever drains it (the RTKit callbacks).
     pub(crate) fw_log: Option<FwLog<B>>,
     /// Kernel trace.
@@ -123,12 +128,15 @@ fn rx<B: HeapBacking>(
 }
 
 impl<B: HeapBacking> Channels<B> {
-    /// Creates every ring, empty, with ABI `A`'s entry sizes.
+    /// Creates every ring, empty, with ABI `A`'s entry sizes; event Flags go to `events`.
     ///
     /// # Errors
     ///
     /// [`ENOMEM`] and the heaps' errors.
-    pub(crate) fn new<A: abi::FwAbi>(heaps: &KernelHeaps<B>) -> Result<Self> {
+    pub(crate) fn new<A: abi::FwAbi>(
+        heaps: &KernelHeaps<B>,
+        events: &Arc<EventManager<B>>,
+    ) -> Result<Self> {
         let state = size_of::<A::ChannelState>();
         let mut pipes = KVec::with_capacity(PIPE_PRIORITIES, GFP_KERNEL)?;
         let pipe = RingLayout::channel(RING_ENTRIES, size_of::<A::RunWorkQueueMsg>());
@@ -207,7 +215,7 @@ impl<B: HeapBacking> Channels<B> {
             pipes,
             device_control,
             fw_ctl,
-            event,
+            event: Some(EventChannel::new::<A>(event, events.clone())),
             fw_log: Some(FwLog::new::<A>(fw_log, fw_log_payload)),
             ktrace,
             stats,
@@ -228,9 +236,11 @@ impl<B: HeapBacking> Channels<B> {
         let dc = rp.device_control_mut();
         dc.set_state(self.device_control.state().va());
         dc.set_ring(self.device_control.entries().va());
-        let ev = rp.event_mut();
-        ev.set_state(self.event.state().va());
-        ev.set_ring(self.event.entries().va());
+        if let Some(event) = &self.event {
+            let ev = rp.event_mut();
+            ev.set_state(event.ring.state().va());
+            ev.set_ring(event.ring.entries().va());
+        }
         if let Some(log) = &self.fw_log {
             if let Some(first) = log.rings.first() {
                 let fl = rp.fw_log_mut();

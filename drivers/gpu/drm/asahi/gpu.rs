@@ -12,6 +12,7 @@
 //! (shared/ARCHITECTURE.md, "Firmware lifetime").
 
 pub(crate) mod boot;
+pub(crate) mod crash;
 pub(crate) mod init;
 pub(crate) mod initdata;
 
@@ -27,6 +28,7 @@ use kernel::{
 
 use crate::{
     dt::Regions,
+    event::EventManager,
     fw::version::FwAbi,
     hw::HwConfig,
     mem::KernelHeaps,
@@ -63,6 +65,7 @@ use self::{
         Firmware,
         KernelUat, //
     },
+    crash::FwHealth,
     init::Prepared,
     initdata::Calibration,
 };
@@ -76,8 +79,12 @@ pub(crate) struct GpuManager<'bound> {
     _firmware: Firmware<'bound>,
     /// Channels and InitData, which the firmware uses for as long as it runs.
     _fw_state: Prepared<KernelHeapBacking<'bound>>,
+    /// Event slots and stamps.
+    _events: Arc<EventManager<KernelHeapBacking<'bound>>>,
     /// The kernel heaps every firmware object lives in.
     _heaps: KernelHeaps<KernelHeapBacking<'bound>>,
+    /// Whether the firmware crashed.
+    health: Arc<FwHealth>,
     /// The GPU MMU and its shared regions.
     uat: Arc<KernelUat<'bound>>,
     /// ASC coprocessor control registers.
@@ -126,6 +133,7 @@ impl<'bound> GpuManager<'bound> {
         )
         .inspect_err(|e| dev_err!(dev, "cannot set up the GPU MMU: {:?}\n", e))?;
         let heaps = KernelHeaps::new(|| KernelBacking::new(uat.clone()))?;
+        let events = EventManager::new(&heaps)?;
         let mut fw_state = {
             let hw_cal_a = regions.hw_cal_a.map_wb(dev)?;
             let hw_cal_b = regions.hw_cal_b.map_wb(dev)?;
@@ -135,13 +143,15 @@ impl<'bound> GpuManager<'bound> {
                 hw_cal_b: &hw_cal_b,
                 globals: &globals,
             };
-            init::prepare(abi, &heaps, &cal, hw.uat_oas)
+            init::prepare(abi, &heaps, &events, &cal, hw.uat_oas)
                 .inspect_err(|e| dev_err!(dev, "cannot build the firmware's InitData: {:?}\n", e))?
         };
         let fw_log = fw_state.channels.fw_log.take().ok_or(EINVAL)?;
-        let rtkit = boot::new_rtkit(dev, &uat, fw_log)?;
+        let event_ring = fw_state.channels.event.take().ok_or(EINVAL)?;
+        let health = Arc::new(FwHealth::new(), GFP_KERNEL)?;
+        let rtkit = boot::new_rtkit(dev, &uat, fw_log, event_ring, health.clone())?;
         let t0 = boot::start_coprocessor(dev, &asc, &uat)?;
-        let firmware = boot::boot_rtkit(dev, rtkit, t0)?;
+        let firmware = boot::boot_rtkit(dev, rtkit, health.clone(), t0)?;
         let took = init::start(dev, &firmware, &mut fw_state, t0)?;
         dev_info!(
             dev,
@@ -153,7 +163,9 @@ impl<'bound> GpuManager<'bound> {
         Ok(Self {
             _firmware: firmware,
             _fw_state: fw_state,
+            _events: events,
             _heaps: heaps,
+            health,
             uat,
             _asc: asc,
             _sgx: sgx,
@@ -166,6 +178,16 @@ impl<'bound> GpuManager<'bound> {
     #[cfg_attr(not(CONFIG_DRM_ASAHI_SELFTEST), allow(dead_code))]
     pub(crate) fn uat(&self) -> &Arc<KernelUat<'bound>> {
         &self.uat
+    }
+
+    /// Fails requests to a GPU whose firmware crashed.
+    ///
+    /// # Errors
+    ///
+    /// [`ENODEV`] once the firmware crashed.
+    #[allow(dead_code)] // GET_PARAMS and SUBMIT check it.
+    pub(crate) fn check_alive(&self) -> Result {
+        self.health.check()
     }
 
     /// The SoC this GPU belongs to.

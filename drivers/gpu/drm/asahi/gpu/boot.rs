@@ -43,8 +43,18 @@ use kernel::{
 };
 
 use crate::{
-    channel::fw_log::FwLog,
-    gpu::KernelHeapBacking,
+    channel::{
+        event::EventChannel,
+        fw_log::FwLog, //
+    },
+    gpu::{
+        crash::{
+            self,
+            CrashSummary,
+            FwHealth, //
+        },
+        KernelHeapBacking, //
+    },
     region_mem::{
         RegionMem,
         RootTable, //
@@ -95,6 +105,11 @@ pub(crate) struct FwShared<'a> {
     /// The firmware log, drained on every host doorbell.
     #[pin]
     fw_log: Mutex<FwLog<KernelHeapBacking<'a>>>,
+    /// The event ring, drained on every host doorbell.
+    #[pin]
+    events: Mutex<EventChannel<KernelHeapBacking<'a>>>,
+    /// Whether the firmware crashed.
+    health: Arc<FwHealth>,
 }
 
 /// A buffer lent to the firmware. RTKit lets go of it when the driver unbinds, but the
@@ -163,16 +178,46 @@ impl<'a> rtkit::Operations for FwOps<'a> {
     type Buffer = FwBuffer<'a>;
 
     fn crashed(data: Pin<&FwShared<'a>>, crashlog: Option<&[u8]>) {
+        if !data.health.mark_crashed() {
+            return;
+        }
+        // RTKit has printed every section already; this is the line a user reads.
+        match crashlog.map(crash::decode) {
+            Some(Ok(CrashSummary {
+                panic: Some(panic),
+                pc,
+            })) => {
+                dev_err!(data.dev, "GPU firmware crashed: {}\n", panic);
+                if let Some(pc) = pc {
+                    dev_err!(data.dev, "GPU firmware crashed at PC {:#x}\n", pc);
+                }
+            }
+            Some(Ok(_)) => dev_err!(
+                data.dev,
+                "GPU firmware crashed (no panic text in its log)\n"
+            ),
+            Some(Err(e)) => dev_err!(
+                data.dev,
+                "GPU firmware crashed; its crash log is unreadable ({:?})\n",
+                e
+            ),
+            None => dev_err!(
+                data.dev,
+                "GPU firmware crashed; no crash log could be copied\n"
+            ),
+        }
         dev_err!(
             data.dev,
-            "GPU firmware crashed ({} byte crash log)\n",
-            crashlog.map_or(0, |l| l.len())
+            "GPU marked dead: later requests fail with ENODEV (reboot to recover)\n"
         );
     }
 
     fn recv_message(data: Pin<&FwShared<'a>>, endpoint: u8, message: u64) {
         if endpoint == EP_FIRMWARE && message == MSG_RX_DOORBELL {
-            // Events, KTrace and statistics are read from the job-submission stage on.
+            // KTrace and statistics are off (Globals) and not read.
+            if let Err(e) = data.events.lock().drain(&data.dev) {
+                dev_err!(data.dev, "cannot read the event ring: {:?}\n", e);
+            }
             if let Err(e) = data.fw_log.lock().drain(&data.dev) {
                 dev_err!(data.dev, "cannot read the firmware log: {:?}\n", e);
             }
@@ -232,6 +277,8 @@ impl<'a> rtkit::Operations for FwOps<'a> {
 pub(crate) struct Firmware<'bound> {
     /// RTKit, running, with both GPU endpoints started.
     rtkit: RtKit<'bound, FwOps<'bound>>,
+    /// Whether it crashed.
+    health: Arc<FwHealth>,
 }
 
 impl Firmware<'_> {
@@ -239,9 +286,15 @@ impl Firmware<'_> {
     ///
     /// # Errors
     ///
-    /// Those of the mailbox (e.g. [`EIO`] after a crash).
+    /// [`ENODEV`] once the firmware crashed, otherwise those of the mailbox.
     pub(crate) fn send(&self, endpoint: u8, message: u64) -> Result {
+        self.health.check()?;
         self.rtkit.send_message(endpoint, message, false)
+    }
+
+    /// Whether the firmware still runs.
+    pub(crate) fn health(&self) -> &FwHealth {
+        &self.health
     }
 }
 
@@ -253,6 +306,8 @@ pub(crate) fn new_rtkit<'bound>(
     dev: &'bound Device<Bound>,
     uat: &Arc<KernelUat<'bound>>,
     fw_log: FwLog<KernelHeapBacking<'bound>>,
+    events: EventChannel<KernelHeapBacking<'bound>>,
+    health: Arc<FwHealth>,
 ) -> Result<RtKit<'bound, FwOps<'bound>>> {
     let shared = KBox::pin_init(
         try_pin_init!(FwShared {
@@ -260,6 +315,8 @@ pub(crate) fn new_rtkit<'bound>(
             uat: uat.clone(),
             next_va <- new_mutex!(RTKIT_VA_START),
             fw_log <- new_mutex!(fw_log),
+            events <- new_mutex!(events),
+            health,
         }? Error),
         GFP_KERNEL,
     )?;
@@ -330,6 +387,7 @@ pub(crate) fn start_coprocessor(
 pub(crate) fn boot_rtkit<'bound>(
     dev: &Device<Bound>,
     mut rtkit: RtKit<'bound, FwOps<'bound>>,
+    health: Arc<FwHealth>,
     t0: Instant<Monotonic>,
 ) -> Result<Firmware<'bound>> {
     rtkit
@@ -341,5 +399,5 @@ pub(crate) fn boot_rtkit<'bound>(
             .inspect_err(|e| dev_err!(dev, "cannot start endpoint {:#x}: {:?}\n", ep, e))?;
     }
     dev_info!(dev, "RTKit up in {} ms\n", t0.elapsed().as_millis());
-    Ok(Firmware { rtkit })
+    Ok(Firmware { rtkit, health })
 }

@@ -17,6 +17,7 @@ use kernel::{
     },
     io::poll::read_poll_timeout,
     prelude::*,
+    sync::Arc,
     time::{
         Delta,
         Instant,
@@ -30,6 +31,7 @@ use crate::{
         ring::TxToken,
         Channels, //
     },
+    event::EventManager,
     fw::{
         abi::{
             self,
@@ -80,10 +82,11 @@ pub(crate) struct Prepared<B: HeapBacking> {
 /// Builds channels and InitData for ABI `A` and queues `Initialize`.
 fn prepare_abi<A: abi::FwAbi, B: HeapBacking>(
     heaps: &KernelHeaps<B>,
+    events: &Arc<EventManager<B>>,
     cal: &Calibration<'_>,
     oas: u32,
 ) -> Result<Prepared<B>> {
-    let mut channels = Channels::new::<A>(heaps)?;
+    let mut channels = Channels::new::<A>(heaps, events)?;
     let initdata = initdata::build::<A, B>(heaps, &channels, cal, oas)?;
     let mut msg: A::DeviceControlMsg = pin_init::zeroed();
     msg.set_tag(A::DEVICE_CONTROL_TAG_INITIALIZE);
@@ -96,7 +99,7 @@ fn prepare_abi<A: abi::FwAbi, B: HeapBacking>(
 }
 
 /// Builds what the firmware of ABI `abi` is given at INIT: the one place the ABI picks
-/// generated types.
+/// generated types. Event Flags will be dispatched to `events`.
 ///
 /// # Errors
 ///
@@ -104,15 +107,16 @@ fn prepare_abi<A: abi::FwAbi, B: HeapBacking>(
 pub(crate) fn prepare<B: HeapBacking>(
     abi: FwAbi,
     heaps: &KernelHeaps<B>,
+    events: &Arc<EventManager<B>>,
     cal: &Calibration<'_>,
     oas: u32,
 ) -> Result<Prepared<B>> {
     match abi {
-        FwAbi::G13V12_3 => prepare_abi::<abi::G13V12_3, B>(heaps, cal, oas),
-        FwAbi::G14V12_4 => prepare_abi::<abi::G14V12_4, B>(heaps, cal, oas),
-        FwAbi::G13V13_5 => prepare_abi::<abi::G13V13_5, B>(heaps, cal, oas),
-        FwAbi::G14V13_5 => prepare_abi::<abi::G14V13_5, B>(heaps, cal, oas),
-        FwAbi::G14XV13_5 => prepare_abi::<abi::G14XV13_5, B>(heaps, cal, oas),
+        FwAbi::G13V12_3 => prepare_abi::<abi::G13V12_3, B>(heaps, events, cal, oas),
+        FwAbi::G14V12_4 => prepare_abi::<abi::G14V12_4, B>(heaps, events, cal, oas),
+        FwAbi::G13V13_5 => prepare_abi::<abi::G13V13_5, B>(heaps, events, cal, oas),
+        FwAbi::G14V13_5 => prepare_abi::<abi::G14V13_5, B>(heaps, events, cal, oas),
+        FwAbi::G14XV13_5 => prepare_abi::<abi::G14XV13_5, B>(heaps, events, cal, oas),
     }
 }
 
@@ -126,8 +130,9 @@ pub(crate) const fn init_message(va: u64) -> u64 {
 ///
 /// # Errors
 ///
-/// Those of sending, [`ETIMEDOUT`] when device control is not consumed in time, [`EIO`]
-/// for a firmware that wrote a torn ring index.
+/// Those of sending, [`ETIMEDOUT`] when device control is not consumed in time, [`ENODEV`]
+/// when the firmware crashed meanwhile (e.g. it refused InitData), [`EIO`] for a firmware
+/// that wrote a torn ring index.
 pub(crate) fn start<B: HeapBacking>(
     dev: &Device<Bound>,
     fw: &Firmware<'_>,
@@ -140,7 +145,10 @@ pub(crate) fn start<B: HeapBacking>(
     let token = prepared.init_token;
     let ring = &mut prepared.channels.device_control;
     read_poll_timeout(
-        || ring.is_done(token),
+        || {
+            fw.health().check()?;
+            ring.is_done(token)
+        },
         |done| *done,
         Delta::from_millis(5),
         DEVICE_CONTROL_TIMEOUT,
@@ -149,8 +157,11 @@ pub(crate) fn start<B: HeapBacking>(
         if *e == ETIMEDOUT {
             dev_err!(
                 dev,
-                "GPU firmware did not consume its Initialize request within 1 s\n"
+                "GPU firmware did not consume Initialize within {} ms\n",
+                DEVICE_CONTROL_TIMEOUT.as_millis()
             );
+        } else if *e == ENODEV {
+            dev_err!(dev, "GPU firmware crashed during initialisation\n");
         } else {
             dev_err!(dev, "GPU firmware device control failed: {:?}\n", e);
         }

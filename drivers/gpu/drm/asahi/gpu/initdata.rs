@@ -327,7 +327,8 @@ mod tests {
     /// Builds the tree for `A` and checks it against asahi-driver-facts §3.5-3.6.
     fn check<A: abi::FwAbi>(oas: u32) -> Result {
         let heaps = KernelHeaps::new(MemBacking::new)?;
-        let channels = Channels::new::<A>(&heaps)?;
+        let events = crate::event::EventManager::new(&heaps)?;
+        let channels = Channels::new::<A>(&heaps, &events)?;
         let (a, b, g) = (blob(0x8000, 1)?, blob(0x4000, 2)?, blob(0x1_8000, 3)?);
         let cal = Calibration {
             hw_cal_a: &a,
@@ -420,7 +421,8 @@ mod tests {
     #[test]
     fn a_blob_smaller_than_the_structure_is_refused() -> Result {
         let heaps = KernelHeaps::new(MemBacking::new)?;
-        let channels = Channels::new::<abi::G13V13_5>(&heaps)?;
+        let events = crate::event::EventManager::new(&heaps)?;
+        let channels = Channels::new::<abi::G13V13_5>(&heaps, &events)?;
         let (a, b, g) = (blob(0x8000, 1)?, blob(0x100, 2)?, blob(0x1_8000, 3)?);
         let cal = Calibration {
             hw_cal_a: &a,
