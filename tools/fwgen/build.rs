@@ -16,8 +16,8 @@ mod cond;
 #[allow(dead_code)]
 #[path = "src/defs.rs"]
 mod defs;
-#[allow(dead_code)]
-#[path = "src/diff.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "src/diff/mod.rs"]
 mod diff;
 #[allow(dead_code)]
 #[path = "src/emit/mod.rs"]

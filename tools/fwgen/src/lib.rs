@@ -11,7 +11,7 @@
 //! * checks the layouts against the facts ([`check()`]),
 //! * emits Rust for the kernel driver and the model ([`emit_kernel`],
 //!   [`emit_model`]), markdown docs ([`emit::docs::emit`]) and per-variant
-//!   diffs ([`diff()`]).
+//!   diffs of struct layouts and enum values ([`diff()`]).
 //!
 //! The `fwgen` binary wraps these for the build (Kbuild, `make fwgen-check`);
 //! the model calls the library from its `build.rs`.
@@ -29,7 +29,7 @@ use std::path::Path;
 
 pub use check::{check, CheckReport, Mismatch};
 pub use defs::{Defs, Variant};
-pub use diff::diff;
+pub use diff::{diff, Diff};
 pub use error::{Error, Result};
 pub use layout::{StructLayout, VariantLayouts};
 

@@ -51,7 +51,8 @@ enum Cmd {
         /// Definitions directory.
         defs: PathBuf,
     },
-    /// List added/removed/moved/resized fields between two variants.
+    /// List added/removed/moved/resized fields and changed enum values between two variants
+    /// (a run of fields moved by the same amount is one line under its cause).
     Diff {
         /// Definitions directory.
         defs: PathBuf,
@@ -147,8 +148,8 @@ fn run(cli: Cli) -> Result<bool, String> {
         }
         Cmd::Diff { defs, a, b } => {
             let d = fwgen::load(&defs).map_err(e)?;
-            let diffs = fwgen::diff(&d, &a, &b).map_err(e)?;
-            print!("{}", fwgen::diff::render(&a, &b, &diffs, d.structs.len()));
+            let diff = fwgen::diff(&d, &a, &b).map_err(e)?;
+            print!("{}", fwgen::diff::render(&diff));
             Ok(true)
         }
         Cmd::Pairs { defs } => {

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `fwgen` binary on the real `firmware-defs/`:
-//! the check summary, failure on a changed fact, the 12.3 -> 13.5 diff, and the pair list.
+//! the check summary, failure on a changed fact, the 12.3 -> 13.5 diff (grouped field moves
+//! and the DeviceControl tag shift), and the pair list.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,29 +89,132 @@ fn changed_size_fails_naming_struct_and_variant() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
-#[test]
-fn diff_g13_12_3_to_13_5_lists_the_known_changes() {
+/// The lines of one `struct X:` / `enum X:` section of a diff, header included.
+fn section<'a>(diff: &'a str, header: &str) -> Vec<&'a str> {
+    let mut lines = diff.lines().skip_while(|l| *l != header);
+    let Some(first) = lines.next() else {
+        panic!("no {header:?} in\n{diff}");
+    };
+    std::iter::once(first)
+        .chain(lines.take_while(|l| l.starts_with(' ')))
+        .collect()
+}
+
+fn diff_text(a: &str, b: &str) -> String {
     let dir = defs_dir();
-    let (ok, stdout, stderr) = fwgen(&["diff", dir.to_str().unwrap(), "g13_v12_3", "g13_v13_5"]);
+    let (ok, stdout, stderr) = fwgen(&["diff", dir.to_str().unwrap(), a, b]);
     assert!(ok, "{stderr}");
-    for line in [
-        "struct InitData:\n  ~ size 0xb4 -> 0xbc\n",
-        "  + ver_info @ 0x0: [u16; 0x4]\n",
-        "  > unk_buf moved 0x0 -> 0x8\n",
-        "struct RunVertex:\n  ~ size 0x5e0 -> 0x608\n",
-        "  + counter @ 0x4: U64\n",
+    stdout
+}
+
+#[test]
+fn diff_g13_12_3_to_13_5_groups_moves_under_their_cause() {
+    let out = diff_text("g13_v12_3", "g13_v13_5");
+    assert!(out.starts_with("--- g13_v12_3\n+++ g13_v13_5\n"), "{out}");
+    // One inserted field moves everything after it by its size.
+    assert_eq!(
+        section(&out, "struct InitData:"),
+        [
+            "struct InitData:",
+            "  ~ size 0xb4 -> 0xbc",
+            "  + ver_info @ 0x0: [u16; 0x4]",
+            "    +0x8 for the next 16 fields (unk_buf .. unk_b8)",
+        ]
+    );
+    assert_eq!(
+        section(&out, "struct RunCompute:"),
+        [
+            "struct RunCompute:",
+            "  ~ size 0x2dc -> 0x31c",
+            "  + counter @ 0x4: U64",
+            "    +0x8 for the next 19 fields (unk_4 .. unk_2d8)",
+            "  + context_store_req @ 0x2e1: U64",
+            "  + context_store_compl @ 0x2e9: U64",
+            "  + unk_2e9 @ 0x2f1: [u8; 0x14]",
+            "  + unk_flag @ 0x305: U32",
+            "  + unk_pad @ 0x309: [u8; 0x10]",
+        ]
+    );
+    // A removal moves the rest back; a resized nested struct moves the rest on.
+    assert_eq!(
+        section(&out, "struct BufferInfo:"),
+        [
+            "struct BufferInfo:",
+            "  ~ size 0xc0 -> 0xbc",
+            "  - unk_1c @ 0x1c: u32",
+            "    -0x4 for the next 24 fields (page_list .. unk_90)",
+        ]
+    );
+    // Each new delta starts a new group under its own cause; a group of one
+    // field keeps its offsets.
+    assert_eq!(
+        section(&out, "struct DcDestroyContext:"),
+        [
+            "struct DcDestroyContext:",
+            "  - pad_9 @ 0x9: pad<0x3>",
+            "    -0x3 for the next 5 fields (unk_c .. ctx_4)",
+            "  - pad_17 @ 0x17: pad<0x1>",
+            "  - unk_18 @ 0x18: u32",
+            "    -0x8 for the next 2 fields (gpu_context .. pad_tail)",
+            "  * pad_tail retyped pad<0xc> (0xc bytes) -> pad<0x14> (0x14 bytes)",
+        ]
+    );
+    assert_eq!(
+        section(&out, "struct FragJobParameters3:"),
+        [
+            "struct FragJobParameters3:",
+            "  ~ size 0x2a8 -> 0x2b8",
+            "  * aux_fb_info retyped AuxFBInfo (0x10 bytes) -> AuxFBInfo (0x18 bytes)",
+            "    +0x8 for the next 10 fields (tile_config .. unk_388)",
+            "  + unk_390_0 @ 0x2a8: U64",
+            "    > isp_zls_pixels moved 0x2a0 -> 0x2b0",
+        ]
+    );
+    for lines in [
         "struct Notifier:\n  ~ size 0xa8 -> 0xb0\n  + unk_buf @ 0xa8: [u8; 0x8]\n",
-        "struct QueueInfo:\n  ~ size 0xb0 -> 0xb8\n",
-        "  + unk_84_0 @ 0x84: u32\n",
         "struct AuxFBInfo:\n  ~ size 0x10 -> 0x18\n  + unk3 @ 0x10: U64\n",
-        "struct Globals:\n  ~ size 0x11d40 -> 0x12394\n",
-        "  > pending_submissions moved 0x8904 -> 0x8974\n",
+        "  + unk_8900_pad2 @ 0x891c: [u8; 0x54]\n    +0x70 for the next 17 fields (unk_8900 .. unk_8978)\n",
     ] {
-        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+        assert!(out.contains(lines), "missing {lines:?} in\n{out}");
     }
     assert!(
-        !stdout.contains("struct UatLevelInfo"),
+        !out.contains("struct UatLevelInfo"),
         "unchanged struct listed"
+    );
+    // No field that moved is listed on its own line when a group covers it.
+    assert!(!out.contains("> page_list moved"), "{out}");
+}
+
+#[test]
+fn diff_shows_the_device_control_tag_shift_at_13_3() {
+    let out = diff_text("g13_v12_3", "g13_v13_5");
+    assert_eq!(
+        section(&out, "enum DeviceControlTag:"),
+        [
+            "enum DeviceControlTag:",
+            "  ~ GrowTvbAck 0xd -> 0xe",
+            "  ~ RecoverChannel 0xe -> 0xf",
+            "  ~ DestroyContext 0x17 -> 0x18",
+            "  ~ Initialize 0x19 -> 0x1a",
+        ]
+    );
+    assert_eq!(
+        out.matches("\nenum ").count(),
+        1,
+        "only the tags changed\n{out}"
+    );
+    assert_eq!(
+        out.lines().last(),
+        Some("36 of 117 structs and 1 of 9 enums differ between g13_v12_3 and g13_v13_5")
+    );
+    // Both 13.5 variants are past 13.3: same tags, whatever else differs.
+    let out = diff_text("g13_v13_5", "g14_v13_5");
+    assert!(!out.contains("enum "), "{out}");
+    // The other way round the shift is negative.
+    let out = diff_text("g13_v13_5", "g13_v12_3");
+    assert!(
+        out.contains("enum DeviceControlTag:\n  ~ GrowTvbAck 0xe -> 0xd\n"),
+        "{out}"
     );
 }
 

@@ -55,17 +55,10 @@ fn prim(p: Prim) -> String {
 
 /// The Rust type of `ty` where nested structs are named by `named`, or `None` when generic
 /// code cannot name it (a struct some variants lack, an enum or a pointer inside an array).
-fn value_type(
-    ty: &TypeExpr,
-    defs: &Defs,
-    common: &[String],
-    named: &dyn Fn(&str) -> String,
-) -> Option<String> {
+fn value_type(ty: &TypeExpr, common: &[String], named: &dyn Fn(&str) -> String) -> Option<String> {
     match ty {
         TypeExpr::Prim(p) => Some(prim(*p)),
-        TypeExpr::Array(t, n) => {
-            value_type(t, defs, common, named).map(|t| format!("[{t}; {n:#x}]"))
-        }
+        TypeExpr::Array(t, n) => value_type(t, common, named).map(|t| format!("[{t}; {n:#x}]")),
         TypeExpr::Named(n) if common.contains(n) => Some(named(n)),
         _ => None,
     }
@@ -80,10 +73,10 @@ fn classify(ty: &TypeExpr, defs: &Defs, common: &[String], variants: &[String]) 
             Some(Kind::Enum { repr: prim(e.repr) })
         }
         _ => {
-            let generic = value_type(ty, defs, common, &|n| format!("A::{n}"))?;
+            let generic = value_type(ty, common, &|n| format!("A::{n}"))?;
             let per_variant = variants
                 .iter()
-                .map(|v| value_type(ty, defs, common, &|n| format!("super::{v}::{n}")))
+                .map(|v| value_type(ty, common, &|n| format!("super::{v}::{n}")))
                 .collect::<Option<Vec<_>>>()?;
             Some(Kind::Ref {
                 generic,
