@@ -21,6 +21,14 @@ pub enum FaultArg {
     BadRtkitVersion,
     /// The coprocessor already runs (started by an earlier driver instance).
     AlreadyRunning,
+    /// INIT accepted, DevCtrl never read (Initialize never consumed).
+    NeverReady,
+    /// The firmware panics at INIT ("Unable to grab init data from host").
+    InitdataRejected,
+    /// Normal boot, then a firmware panic 300 ms after Initialize.
+    CrashAfterReady,
+    /// Normal boot, then 100 ms after Initialize an Event Flag for slot 5 (no owner).
+    UnknownEventSlot,
 }
 
 impl From<FaultArg> for Fault {
@@ -29,6 +37,10 @@ impl From<FaultArg> for Fault {
             FaultArg::NeverAnswer => Fault::NeverAnswer,
             FaultArg::BadRtkitVersion => Fault::BadRtkitVersion,
             FaultArg::AlreadyRunning => Fault::AlreadyRunning,
+            FaultArg::NeverReady => Fault::NeverReady,
+            FaultArg::InitdataRejected => Fault::InitDataRejected,
+            FaultArg::CrashAfterReady => Fault::CrashAfterReady,
+            FaultArg::UnknownEventSlot => Fault::UnknownEventSlot,
         }
     }
 }
@@ -216,5 +228,14 @@ mod tests {
         assert!(AgxArgs::try_parse_from(["agx-model"]).is_err());
         assert!(AgxArgs::try_parse_from(["agx-model", "--print-layout"]).is_ok());
         assert!(AgxArgs::try_parse_from(["agx-model", "--socket=x", "--fault=crash"]).is_err());
+    }
+
+    #[test]
+    fn every_fault_is_spelt_as_the_model_names_it() {
+        for f in Fault::ALL {
+            let a = AgxArgs::try_parse_from(["agx-model", "--socket=x", "--fault", f.name()])
+                .unwrap_or_else(|e| panic!("{}: {e}", f.name()));
+            assert_eq!(a.fault.map(Fault::from), Some(f));
+        }
     }
 }

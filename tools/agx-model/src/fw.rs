@@ -15,12 +15,14 @@
 //! * [`gpumem`]: typed reads and writes through the UAT, and the pointer check;
 //! * [`initdata`]: INIT's checks of InitData and everything it points to;
 //! * [`channels`]: the ring descriptors, their layouts and the pointer protocol;
-//! * [`devctrl`]: the device-control channel; [`fwlog`]: firmware log lines;
+//! * [`devctrl`]: the device-control channel; [`fwlog`]: firmware log lines; [`event`]: the
+//!   event ring (Flags);
 //! * [`firmware`]: the endpoint messages and the work they start ([`firmware::GpuFirmware`]);
 //! * [`violation`]: the rules the firmware enforces, one variant each.
 
 pub mod channels;
 pub mod devctrl;
+pub mod event;
 pub mod firmware;
 pub mod fwlog;
 pub mod gpumem;
@@ -29,6 +31,8 @@ pub mod initdata;
 pub mod model_abi;
 pub mod violation;
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod init_tests;
 

@@ -16,7 +16,9 @@
 //! * [`dma`]: the firmware's access to UML's physical memory; [`handoff`]: the UAT handoff
 //!   magic the firmware writes there;
 //! * [`rtkit`]: the firmware's RTKit management protocol and system endpoints;
-//! * [`mmio`]: the device: routing, the firmware reacting, interrupt edges, faults;
+//! * [`mmio`]: the device: routing, the firmware reacting, interrupt edges, crashes;
+//! * [`fault`]: the failures `--fault` injects; [`crashlog`]: the RTKit crash log a
+//!   panicking firmware writes;
 //! * [`uat`]: the GPU MMU page-table walker; [`tlb`]: its TLB and the stale-translation
 //!   oracle;
 //! * [`tlbi`]: the model-only block that receives TLB invalidations and runs UAT probes;
@@ -29,8 +31,10 @@
 
 pub mod args;
 pub mod asc;
+pub mod crashlog;
 pub mod dma;
 pub mod dt_layout;
+pub mod fault;
 pub mod fw;
 pub mod handoff;
 pub mod layout;
@@ -67,6 +71,10 @@ use crate::vhu_agx::{OnViolation, VhostUserAgxBackend};
 
 /// Exit status after a strict-mode violation.
 pub const EXIT_STRICT: i32 = 3;
+/// Exit status after any other failure of the backend's event handler.
+pub const EXIT_BACKEND: i32 = 4;
+/// Exit status after a panic in any thread (that of a panicking Rust main thread).
+pub const EXIT_PANIC: i32 = 101;
 
 /// Errors of the model process.
 #[derive(Debug, ThisError)]
@@ -101,8 +109,8 @@ pub enum Error {
     /// No firmware of that release shipped for that SoC.
     #[error("{0}")]
     UnsupportedPair(fw::UnsupportedPair),
-    /// The GPU firmware's work event could not be registered with the daemon.
-    #[error("cannot register the GPU firmware work event: {0}")]
+    /// The GPU firmware's work or timer event could not be registered with the daemon.
+    #[error("cannot register the GPU firmware's work or timer event: {0}")]
     WorkEvent(io::Error),
     /// The RTKit version range is empty.
     #[error("RTKit version range {0}:{1} is empty")]
@@ -220,6 +228,7 @@ pub fn start_backend(config: Config) -> Result<()> {
         .map_err(Error::CouldNotCreateBackend)?;
     let exit = backend.exit_event(0).map(|(_, notifier)| notifier);
     let work_fd = backend.work_event_fd();
+    let timer_fd = backend.timer_event_fd();
     let backend = Arc::new(RwLock::new(backend));
     let mut daemon = VhostUserDaemon::new(
         "agx-model".into(),
@@ -227,15 +236,17 @@ pub fn start_backend(config: Config) -> Result<()> {
         GuestMemoryAtomic::new(GuestMemoryMmap::new()),
     )
     .map_err(Error::CouldNotCreateDaemon)?;
-    // All queues are served by one thread; the firmware's work runs in the same loop.
+    // All queues are served by one thread; the firmware's work and timer run in the same
+    // loop.
     if let Some(handler) = daemon.get_epoll_handlers().first() {
-        handler
-            .register_listener(
-                work_fd,
-                vmm_sys_util::epoll::EventSet::IN,
-                u64::from(vhu_agx::WORK_EVENT),
-            )
-            .map_err(Error::WorkEvent)?;
+        for (fd, event) in [
+            (work_fd, vhu_agx::WORK_EVENT),
+            (timer_fd, vhu_agx::TIMER_EVENT),
+        ] {
+            handler
+                .register_listener(fd, vmm_sys_util::epoll::EventSet::IN, u64::from(event))
+                .map_err(Error::WorkEvent)?;
+        }
     }
 
     let mut listener =

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 
 //! The `agx-model` binary: parse arguments, serve until UML disconnects or a signal arrives.
+//!
+//! Exit status, which the runners record and fail on (scripts/sim.sh `model-status`): 0 after
+//! a clean disconnect or SIGTERM/SIGINT; [`agx_model::EXIT_STRICT`] after a strict-mode
+//! violation; [`agx_model::EXIT_BACKEND`] when an event handler fails; [`agx_model::EXIT_PANIC`]
+//! after a panic in any thread (the vhost-user worker threads' panics would otherwise go
+//! unnoticed and a later SIGTERM end the process with 0); 1 for bad arguments or setup.
 
 use std::process::ExitCode;
 
@@ -14,6 +20,11 @@ use agx_model::{start_backend, Config};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::exit(agx_model::EXIT_PANIC);
+    }));
     let args = AgxArgs::parse();
     if args.print_layout {
         let layout = match &args.dt_layout {

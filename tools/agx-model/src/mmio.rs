@@ -14,6 +14,17 @@
 //! [`Device::set_work_notifier`] and the backend runs the work from its own event loop, so a
 //! firmware step can complete after the host's access has returned, as on hardware.
 //!
+//! What the firmware does on its own clock (the timed injected faults, [`crate::fault`]) is
+//! scheduled with [`Device::schedule`]; the backend arms a timer for
+//! [`Device::timer_deadline`] and calls [`Device::run_timers`] from its event loop.
+//!
+//! # Crashes
+//!
+//! A firmware panic ([`Device::crash`]) writes the RTKit crash log ([`crate::crashlog`])
+//! through the UAT into the buffer the host granted endpoint 1, then sends the crash message
+//! on endpoint 1. From then on the coprocessor is dead: host messages are taken from the FIFO
+//! and dropped (traced `rtkit crashed: ignored ...`), nothing is answered, no work runs.
+//!
 //! # Interrupts
 //!
 //! The four mailbox lines are levels ([`crate::mailbox::IrqLine`]). The transport can only
@@ -42,19 +53,21 @@
 //! the test must see).
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::event::EventNotifier;
 
 use crate::asc::{Asc, AscEvent};
+use crate::crashlog::{self, Crash, Regs};
 use crate::dma::Dma;
+use crate::fault::{self as faults, Timed};
 use crate::fw::firmware::{self, GpuFirmware, UPPER_HALF_EXTEND};
-use crate::fw::gpumem::FwBus;
+use crate::fw::gpumem::{self, FwBus};
 use crate::handoff;
 use crate::layout::{Layout, Region};
 use crate::mailbox::{IrqLine, Mailbox, Message};
-use crate::rtkit::{Rtkit, RtkitConfig};
+use crate::rtkit::{Rtkit, RtkitConfig, EP_CRASHLOG};
 use crate::soc::Soc;
 use crate::strict::{Checked, Violation};
 use crate::tlb::{Invalidate, Outcome, Tlb};
@@ -67,28 +80,18 @@ pub const IRQCTL_LEVELS: u64 = 0x0;
 /// `irqctl` RESAMPLE register.
 pub const IRQCTL_RESAMPLE: u64 = 0x4;
 
-/// Failure modes injected on request, so the kernel's error paths can be tested.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// The firmware never runs: no HELLO, host messages are never consumed.
-    NeverAnswer,
-    /// HELLO offers RTKit versions 13..=14, which Linux (11..=12) rejects as too new.
-    BadRtkitVersion,
-    /// The coprocessor already runs when the kernel looks (an earlier driver instance
-    /// started it since the last reset): `CPU_CONTROL.RUN` reads as set from the start.
-    AlreadyRunning,
-}
+pub use crate::fault::Fault;
 
-impl Fault {
-    /// Command-line spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            Fault::NeverAnswer => "never-answer",
-            Fault::BadRtkitVersion => "bad-rtkit-version",
-            Fault::AlreadyRunning => "already-running",
-        }
-    }
-}
+/// Registers the model's RTKit leaves in a crash log's `Crg8` section (model's choice: a
+/// firmware-text PC and stack in the upper half, EL1h with interrupts masked; a panic is not
+/// an exception, so FAR and ESR are 0).
+pub const PANIC_REGS: Regs = Regs {
+    pc: 0xffff_ff80_0001_2340,
+    sp: 0xffff_ff80_0040_0000,
+    psr: 0x3c5,
+    far: 0,
+    esr: 0,
+};
 
 /// Everything that shapes the device.
 #[derive(Clone, Debug)]
@@ -151,6 +154,10 @@ pub struct Device {
     tlbi: TlbiRegs,
     /// Whether the firmware has filled its crash-log buffer yet.
     crashlog_filled: bool,
+    /// Whether the coprocessor has crashed (it serves nothing more).
+    crashed: bool,
+    /// What the firmware does next on its own, and when.
+    timer: Option<(Instant, Timed)>,
     /// The GPU firmware (taken out while it runs).
     gpu: Option<Box<dyn GpuFirmware>>,
     /// Signalled when the GPU firmware has latched work.
@@ -186,11 +193,17 @@ impl Device {
             tlb: Tlb::new(),
             tlbi: TlbiRegs::new(),
             crashlog_filled: false,
+            crashed: false,
+            timer: None,
             gpu: None,
             work: None,
             born: Instant::now(),
         };
-        dev.gpu = Some(firmware::new(dev.cfg.variant.name, dev.cfg.soc.uat_oas()));
+        dev.gpu = Some(firmware::new(
+            dev.cfg.variant.name,
+            dev.cfg.soc.uat_oas(),
+            dev.cfg.fault,
+        ));
         let v = dev.cfg.variant;
         dev.trace.line(format!(
             "firmware variant={} soc={} version={}",
@@ -229,15 +242,129 @@ impl Device {
         let Some(mut gpu) = self.gpu.take() else {
             return Ok(());
         };
+        let was_ready = gpu.ready();
         let r = gpu.run(self);
-        if r.is_err() {
+        if r.is_err() || self.crashed {
             gpu.panic();
         }
+        let became_ready = !was_ready && gpu.ready();
         self.gpu = Some(gpu);
+        if became_ready {
+            self.firmware_ready();
+        }
         let r = self.police(r, ());
         self.flush_outbox();
         self.update_irqs();
         r
+    }
+
+    /// The firmware consumed `Initialize`: a timed fault starts its clock.
+    fn firmware_ready(&mut self) {
+        let Some(fault) = self.cfg.fault else {
+            return;
+        };
+        if let Some((after, what)) = fault.after_ready() {
+            self.trace.line(format!(
+                "fault {}: firmware ready, acting in {} ms",
+                fault.name(),
+                after.as_millis()
+            ));
+            self.schedule(after, what);
+        }
+    }
+
+    /// Makes the firmware do `what` in `after` (replacing anything scheduled).
+    pub fn schedule(&mut self, after: Duration, what: Timed) {
+        self.timer = Some((Instant::now() + after, what));
+    }
+
+    /// When the scheduled action is due, if one is.
+    pub fn timer_deadline(&self) -> Option<Instant> {
+        self.timer.as_ref().map(|(at, _)| *at)
+    }
+
+    /// Runs the scheduled action if it is due at `now` (the backend's timer event). A
+    /// violation on the way (say the crash-log buffer is not mapped) is policed as usual.
+    pub fn run_timers(&mut self, now: Instant) -> Checked<()> {
+        if self.timer.as_ref().is_none_or(|(at, _)| now < *at) {
+            return Ok(());
+        }
+        let Some((_, what)) = self.timer.take() else {
+            return Ok(());
+        };
+        let r = match what {
+            Timed::Crash(panic) => self.crash(&panic),
+            Timed::EventFlag { slot } => self.post_event_flag(slot),
+        };
+        let r = self.police(r, ());
+        self.flush_outbox();
+        self.update_irqs();
+        r
+    }
+
+    fn post_event_flag(&mut self, slot: u32) -> Checked<()> {
+        if self.crashed {
+            return Ok(());
+        }
+        let Some(mut gpu) = self.gpu.take() else {
+            return Ok(());
+        };
+        let r = gpu.post_event_flag(self, faults::firing(slot));
+        if r.is_err() {
+            gpu.panic();
+        }
+        self.gpu = Some(gpu);
+        r.map(|_| ())
+    }
+
+    /// Whether the coprocessor has crashed.
+    pub fn crashed(&self) -> bool {
+        self.crashed
+    }
+
+    /// The firmware panics with the line `panic`: the crash log goes into the crash-log
+    /// buffer through the UAT (kernel context, upper half, as the 0xef fill), then the crash
+    /// message on endpoint 1; every later message is ignored. Without a granted buffer the
+    /// firmware has nowhere to report to: it only stops.
+    pub fn crash(&mut self, panic: &str) -> Checked<()> {
+        if self.crashed {
+            return Ok(());
+        }
+        self.crashed = true;
+        self.timer = None;
+        if let Some(gpu) = self.gpu.as_mut() {
+            gpu.panic();
+        }
+        self.trace.line(format!("fw panic: {panic}"));
+        let Some(buf) = self.rtkit.buffer(EP_CRASHLOG) else {
+            self.trace
+                .line("crashlog buffer not granted: the crash is not reported".into());
+            return Ok(());
+        };
+        let v = self.cfg.variant;
+        let crash = Crash {
+            panic: panic.into(),
+            version: format!("agx-model RTKit, GPU firmware {} ({})", v.firmware, v.name),
+            regs: PANIC_REGS,
+        };
+        let log = match crash.build(buf.size as usize) {
+            Ok(log) => log,
+            Err(e) => {
+                self.trace.line(format!(
+                    "crashlog not written: {e}; the crash is not reported"
+                ));
+                return Ok(());
+            }
+        };
+        let va = buf.addr | UPPER_HALF_EXTEND;
+        gpumem::write(self, va, &log, "crash log")?;
+        self.trace.line(format!(
+            "crashlog written va=0x{va:x} bytes={} through the UAT",
+            log.len()
+        ));
+        let msg0 = crashlog::crash_message(buf);
+        self.send_all(vec![Message::new(EP_CRASHLOG, msg0)]);
+        Ok(())
     }
 
     /// The firmware's memory access, for tests and later firmware stages.
@@ -600,6 +727,16 @@ impl Device {
             return Ok(());
         }
         while let Some(m) = self.mbox.iop_recv() {
+            if self.crashed {
+                // Model's choice: the panicked RTKit still drains its FIFO (so a host that
+                // sends anyway is not blocked) but acts on nothing.
+                self.trace.line(format!(
+                    "rtkit crashed: ignored ep=0x{:02x} msg0=0x{:016x}",
+                    m.ep(),
+                    m.msg0
+                ));
+                continue;
+            }
             let r = self.rtkit.handle(m);
             self.drain_notes();
             let answers = self.police(r, Vec::new())?;
@@ -615,7 +752,7 @@ impl Device {
     /// firmware re-extends them into the upper half. Every page goes through the UAT walker,
     /// so a buffer the driver did not map (or mapped wrongly) is caught here.
     fn fill_crashlog(&mut self) -> Checked<()> {
-        if self.crashlog_filled || self.cfg.handoff.is_none() {
+        if self.crashlog_filled || self.crashed || self.cfg.handoff.is_none() {
             return Ok(());
         }
         let Some(buf) = self.rtkit.buffer(crate::rtkit::EP_CRASHLOG) else {
@@ -765,6 +902,10 @@ impl FwBus for Device {
 
     fn fw_now_us(&self) -> u64 {
         self.born.elapsed().as_micros() as u64
+    }
+
+    fn fw_crash(&mut self, panic: &str) -> Checked<()> {
+        self.crash(panic)
     }
 }
 

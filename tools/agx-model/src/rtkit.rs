@@ -107,8 +107,9 @@ fn buffer_request(ep: u8, pages: u64) -> Message {
     Message::new(ep, (u64::from(BUFFER_REQUEST) << 52) | (pages << 44))
 }
 
-/// A short name of a message for traces.
-pub fn describe(m: &Message) -> String {
+/// A short name of a message for traces; `tx` = firmware to host (a type-1 message with an
+/// address from the firmware on endpoint 1 is a crash report, from the host a buffer grant).
+pub fn describe(tx: bool, m: &Message) -> String {
     let ty = mgmt_type(m.msg0);
     match m.ep() {
         EP_MGMT => {
@@ -125,6 +126,9 @@ pub fn describe(m: &Message) -> String {
                 _ => "UNKNOWN",
             };
             format!("mgmt={name}")
+        }
+        EP_CRASHLOG if tx && ty == BUFFER_REQUEST && m.msg0 & ((1 << 44) - 1) != 0 => {
+            "crash".into()
         }
         EP_CRASHLOG | EP_SYSLOG | EP_IOREPORT if ty == BUFFER_REQUEST => "buffer".into(),
         EP_SYSLOG if ty == SYSLOG_INIT => "syslog=INIT".into(),

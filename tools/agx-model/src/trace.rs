@@ -20,12 +20,20 @@
 //! fw log sub=1 index=0 seq=0 text="GPU firmware initialised"
 //! fw devctrl consumed tag=Initialize read_ptr=1
 //! fw ready: 18 channels, initdata checked: 31 fields, 52 pointers
+//! fault crash-after-ready: firmware ready, acting in 300 ms
+//! fw panic: GFX PANIC - Injected fault - agx_background(2)
+//! crashlog written va=0xffffffae00000000 bytes=1080 through the UAT
+//! mbox tx ep=0x01 msg0=0x00120fae00000000 msg1=0x00000001 crash
+//! rtkit crashed: ignored ep=0x21 msg0=0x0083000000000010
+//! fw event index=0 tag=Flag firing=[0x20, 0x0, 0x0, 0x0]
 //! ```
 //!
 //! `fw` lines are the GPU firmware ([`crate::fw`]): one `fw channel` line per channel INIT
 //! initialised (FWLog's `entries` counts all six sub-rings), and `fw ready:` once, when
 //! DevCtrl `Initialize` has been consumed, with the number of channels and of InitData
-//! scalar fields and pointers checked.
+//! scalar fields and pointers checked. `fault` lines name an injected fault acting;
+//! `fw panic` / `crashlog written` / `mbox tx ... crash` are a firmware crash
+//! ([`crate::crashlog`]).
 //!
 //! `mbox tx` is a message the model (the firmware) sends to the host, `mbox rx` one it
 //! receives from the host. Values are hexadecimal; msg0 always has 16 digits, msg1 8.
@@ -113,7 +121,7 @@ impl Trace {
             m.ep(),
             m.msg0,
             m.msg1,
-            rtkit::describe(m)
+            rtkit::describe(tx, m)
         ));
     }
 

@@ -15,11 +15,20 @@
 //! backend's work eventfd ([`WORK_EVENT`], registered with the daemon's epoll loop by
 //! [`crate::start_backend`]) and the work runs as its own event, after the request that
 //! latched it has been answered, followed by an interrupt flush.
+//!
+//! What the firmware does on its own clock (the timed injected faults) runs from a timerfd
+//! ([`TIMER_EVENT`], registered the same way): after every event the backend arms it for the
+//! device's [`Device::timer_deadline`].
+//!
+//! In the binary ([`OnViolation::Exit`]) a failing event handler ends the process with
+//! [`crate::EXIT_BACKEND`]: the vhost-user library would otherwise stop the worker thread
+//! silently, leave UML waiting for answers, and the process would later exit 0.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 use thiserror::Error as ThisError;
@@ -32,6 +41,7 @@ use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::event::{
     new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier,
 };
+use vmm_sys_util::timerfd::TimerFd;
 
 use crate::mmio::Device;
 use crate::pcidev::{self, Request, CMD_QUEUE, IRQ_MSG_SIZE, IRQ_QUEUE};
@@ -43,6 +53,8 @@ pub const NUM_QUEUES: usize = 2;
 pub const QUEUE_SIZE: usize = 256;
 /// Epoll data of the GPU firmware's work event (above the queues and the exit event).
 pub const WORK_EVENT: u16 = NUM_QUEUES as u16 + 1;
+/// Epoll data of the firmware's timer (timed injected faults).
+pub const TIMER_EVENT: u16 = NUM_QUEUES as u16 + 2;
 
 /// Backend errors.
 #[derive(Debug, ThisError)]
@@ -80,6 +92,9 @@ pub enum Error {
     /// A strict-mode violation (the report has been printed already when aborting).
     #[error("strict mode violation: {0}")]
     Strict(Violation),
+    /// The firmware's timer could not be created, armed or read.
+    #[error("firmware timer: {0}")]
+    Timer(io::Error),
 }
 
 impl From<Error> for io::Error {
@@ -90,10 +105,11 @@ impl From<Error> for io::Error {
 
 type Result<T> = std::result::Result<T, Error>;
 
-/// What the backend does on a strict-mode violation.
+/// What the backend does on a strict-mode violation (and on any other handler error).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnViolation {
-    /// Print the report and end the process with [`crate::EXIT_STRICT`] (the binary).
+    /// Print the report and end the process with [`crate::EXIT_STRICT`]; any other handler
+    /// error ends it with [`crate::EXIT_BACKEND`] (the binary).
     Exit,
     /// Return the error from the event handler (tests).
     Return,
@@ -109,6 +125,9 @@ pub struct VhostUserAgxBackend {
     exit_consumer: EventConsumer,
     exit_notifier: EventNotifier,
     work_consumer: EventConsumer,
+    timer: TimerFd,
+    /// The deadline the timer is armed for (not yet read).
+    armed: Option<Instant>,
 }
 
 impl VhostUserAgxBackend {
@@ -131,7 +150,48 @@ impl VhostUserAgxBackend {
             exit_consumer,
             exit_notifier,
             work_consumer,
+            timer: TimerFd::new().map_err(|e| Error::Timer(e.into()))?,
+            armed: None,
         })
+    }
+
+    /// The firmware's timerfd; register it with the daemon's epoll loop as [`TIMER_EVENT`].
+    pub fn timer_event_fd(&self) -> RawFd {
+        self.timer.as_raw_fd()
+    }
+
+    /// Runs what the firmware scheduled (the [`TIMER_EVENT`] handler).
+    pub fn run_timers(&mut self) -> Result<()> {
+        // Only an expired timer is read (the read blocks otherwise): a one-shot timer that
+        // fired is no longer armed; a stale event for a timer re-armed since is skipped.
+        let expired = !self.timer.is_armed().map_err(|e| Error::Timer(e.into()))?;
+        if self.armed.is_some() && expired {
+            self.armed = None;
+            self.timer.wait().map_err(|e| Error::Timer(e.into()))?;
+        }
+        let r = self.lock_device().run_timers(Instant::now());
+        r.map_err(|v| self.violation(v))
+    }
+
+    /// Arms (or disarms) the timer for the device's next deadline.
+    fn arm_timer(&mut self) -> Result<()> {
+        let want = self.lock_device().timer_deadline();
+        if want == self.armed {
+            return Ok(());
+        }
+        match want {
+            Some(at) => {
+                // A zero duration would disarm the timer: a due deadline fires at once.
+                let d = at
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_micros(1));
+                self.timer.reset(d, None)
+            }
+            None => self.timer.clear(),
+        }
+        .map_err(|e| Error::Timer(e.into()))?;
+        self.armed = want;
+        Ok(())
     }
 
     /// The eventfd the device signals when the GPU firmware has work; register it with the
@@ -251,6 +311,21 @@ impl VhostUserAgxBackend {
         Ok(())
     }
 
+    fn handle(&mut self, device_event: u16, evset: EventSet, vrings: &[VringRwLock]) -> Result<()> {
+        if evset != EventSet::IN {
+            return Err(Error::UnexpectedEventSet(evset));
+        }
+        match usize::from(device_event) {
+            CMD_QUEUE => self.serve_cmd_queue(&vrings[CMD_QUEUE])?,
+            IRQ_QUEUE => {}
+            e if e == usize::from(WORK_EVENT) => self.run_gpu_work()?,
+            e if e == usize::from(TIMER_EVENT) => self.run_timers()?,
+            _ => return Err(Error::UnknownEvent(device_event)),
+        }
+        self.flush_irqs(&vrings[IRQ_QUEUE])?;
+        self.arm_timer()
+    }
+
     fn serve_cmd_queue(&mut self, vring: &VringRwLock) -> Result<()> {
         if self.event_idx {
             // Standard event-index loop: keep going until no new requests arrived while
@@ -313,16 +388,11 @@ impl VhostUserBackendMut for VhostUserAgxBackend {
         vrings: &[VringRwLock],
         _thread_id: usize,
     ) -> io::Result<()> {
-        if evset != EventSet::IN {
-            return Err(Error::UnexpectedEventSet(evset).into());
+        let r = self.handle(device_event, evset, vrings);
+        if let (Err(e), OnViolation::Exit) = (&r, self.on_violation) {
+            eprintln!("agx-model: backend failed: {e}");
+            std::process::exit(crate::EXIT_BACKEND);
         }
-        match usize::from(device_event) {
-            CMD_QUEUE => self.serve_cmd_queue(&vrings[CMD_QUEUE])?,
-            IRQ_QUEUE => {}
-            e if e == usize::from(WORK_EVENT) => self.run_gpu_work()?,
-            _ => return Err(Error::UnknownEvent(device_event).into()),
-        }
-        self.flush_irqs(&vrings[IRQ_QUEUE])?;
-        Ok(())
+        Ok(r?)
     }
 }

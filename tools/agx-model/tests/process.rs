@@ -277,6 +277,29 @@ fn serves_a_vhost_user_frontend_like_uml() {
 }
 
 #[test]
+fn a_failing_event_handler_ends_the_process_with_its_own_status() {
+    let dir = scratch("backend-error");
+    let Model { mut child, stderr } = spawn(&dir, &[]);
+    let mut g = connect(&dir);
+    // An interrupt buffer too small for an MSI message, then an interrupt (the HELLO's).
+    g.post(1, &[], 2);
+    g.kick(1).unwrap();
+    g.write(ASC + 0x44, 4, 0x10);
+    let st = wait(&mut child);
+    assert_eq!(st.code(), Some(agx_model::EXIT_BACKEND));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let want = "agx-model: backend failed: interrupt buffer of 2 bytes";
+    while !stderr.lock().unwrap().contains(want) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        stderr.lock().unwrap().contains(want),
+        "{}",
+        stderr.lock().unwrap()
+    );
+}
+
+#[test]
 fn strict_mode_aborts_with_a_report() {
     let dir = scratch("strict");
     let Model { mut child, stderr } = spawn(&dir, &[]);

@@ -6,17 +6,19 @@
 mod common;
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
+use agx_model::fault::Timed;
 use agx_model::mmio::{Device, DeviceConfig, Fault};
 use agx_model::pcidev::{MsgHeader, Request, OP_CFG_READ};
 use agx_model::rtkit::{self, State};
 use agx_model::trace::Trace;
-use agx_model::vhu_agx::{Error, OnViolation, VhostUserAgxBackend};
+use agx_model::vhu_agx::{Error, OnViolation, VhostUserAgxBackend, TIMER_EVENT};
 use common::{Guest, Transport, ASC, QSIZE};
 use vhost_user_backend::{VhostUserBackendMut, VringRwLock, VringT};
 use virtio_queue::mock::MockSplitQueue;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryAtomic, GuestMemoryMmap};
-use vmm_sys_util::epoll::EventSet;
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 
 const CMD_RING: u64 = 0x0;
 const IRQ_RING: u64 = 0x1_0000;
@@ -235,4 +237,39 @@ fn tlbi_block_reports_stale_then_fault_over_the_transport() {
     g.write(TLBI + 0x8, 4, 1);
     assert_eq!(g.read(TLBI + 0x10, 4), 1);
     assert_eq!(probe(&mut g).0, 2);
+}
+
+#[test]
+fn scheduled_firmware_actions_run_from_the_timer_not_from_a_request() {
+    let mut g = guest(DeviceConfig::default());
+    let delay = Duration::from_millis(30);
+    let start = Instant::now();
+    device(&g).schedule(
+        delay,
+        Timed::Crash("GFX PANIC - test - agx_background(2)".into()),
+    );
+    // Any event arms the backend's timerfd for the device's deadline; requests do not run it.
+    g.kick(1).unwrap();
+    assert_eq!(g.read(ASC + 0x44, 4), 0);
+    assert!(!device(&g).crashed());
+    let epoll = Epoll::new().unwrap();
+    let fd = g.transport.backend.timer_event_fd();
+    epoll
+        .ctl(ControlOperation::Add, fd, EpollEvent::new(EventSet::IN, 0))
+        .unwrap();
+    let mut events = [EpollEvent::default()];
+    assert_eq!(epoll.wait(2000, &mut events).unwrap(), 1, "the timer fires");
+    assert!(start.elapsed() >= delay);
+    let InProcess { vrings, backend } = &mut g.transport;
+    backend
+        .handle_event(TIMER_EVENT, EventSet::IN, vrings, 0)
+        .unwrap();
+    let d = device(&g);
+    assert!(d.crashed());
+    assert_eq!(d.timer_deadline(), None);
+    // No crash-log buffer was granted: the firmware only stops.
+    assert!(d
+        .trace()
+        .recent()
+        .any(|l| l == "crashlog buffer not granted: the crash is not reported"));
 }

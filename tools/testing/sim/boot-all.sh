@@ -8,7 +8,8 @@
 # self-tests show the firmware reading kernel objects through the UAT and the model catching a
 # deliberately missed TLB invalidation (forwarded through UML's TLB bridge); the model's GPU
 # firmware accepted the driver's InitData tree (every field and pointer it checks), initialised
-# all 18 channels and consumed DevCtrl Initialize, and the driver saw it ready.
+# all 18 channels and consumed DevCtrl Initialize, and the driver saw it ready; the model
+# exited 0 (check-boot.sh reports "model exited with status N" from sim.sh's model-status).
 #
 # Prints per pair `<soc> fw <version>: firmware ready in <seconds> s (<n> channels, initdata
 # checked: <k> fields, <p> pointers)` (the time is the driver's own measurement, the counts the

@@ -49,8 +49,15 @@ grep -q '^fw devctrl consumed tag=Initialize read_ptr=1$' "$trace" 2>/dev/null |
 grep -qE '^fw ready: [0-9]+ channels, initdata checked: [0-9]+ fields, [0-9]+ pointers$' "$trace" 2>/dev/null || echo "model trace lacks fw ready"
 grep -q 'GPU firmware ready in [0-9]* ms' <<<"$kmsg" || echo "driver did not report the GPU firmware ready"
 grep -q 'violation' "$trace" 2>/dev/null && grep 'violation' "$trace" | head -n 3 | sed 's/^/model: /'
-# A strict-mode stop or a crash of the model (sim.sh does not keep the model's exit status;
-# its stderr says why it ended).
+# The model's exit status (scripts/sim.sh records it): 0 after the clean disconnect, non-zero
+# after a strict-mode stop (3), a failed event handler (4) or a panic (101); its stderr says
+# why it ended.
+if [ -f "$dir/model-status" ]; then
+	model_status=$(cat "$dir/model-status")
+	[ "$model_status" = 0 ] || echo "model exited with status $model_status"
+else
+	echo "model exit status not recorded (no model-status)"
+fi
 if [ -f "$dir/model.log" ]; then
 	grep -q 'agx-model: strict mode' "$dir/model.log" &&
 		sed -n '/agx-model: strict mode/{n;p;q}' "$dir/model.log" | sed 's/^ */model stopped (strict): /'

@@ -6,6 +6,20 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 echo "guest-init: kernel $(uname -r)"
+# sim.linger=SECONDS on the kernel command line keeps the guest up that long before it
+# reports and powers off, for firmware behaviour that comes after the probe (an injected
+# crash or stray event, tools/testing/sim/fault-tests.sh).  The kernel ignores the dotted
+# parameter (no module "sim"); it is read here from /proc/cmdline.
+linger=
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	sim.linger=*) linger=${arg#sim.linger=} ;;
+	esac
+done
+if [ -n "$linger" ]; then
+	echo "guest-init: lingering ${linger} s"
+	sleep "$linger"
+fi
 for drv in apple-mailbox asahi; do
 	if [ -d /sys/bus/platform/drivers/$drv ]; then
 		bound=$(ls /sys/bus/platform/drivers/$drv | grep -v -e bind -e uevent -e module | tr '\n' ' ')

@@ -12,16 +12,23 @@
 //!
 //! One [`Firmware`] per variant, chosen once at startup ([`new`]); the code is generic over
 //! the variant and written once.
+//!
+//! Injected faults that live in the firmware ([`crate::fault`]): `never-ready` initialises the
+//! channels at INIT but never reads DevCtrl; `initdata-rejected` panics at INIT (through
+//! [`FwBus::fw_crash`], RTKit's crash report) without reading InitData; the device posts the
+//! `unknown-event-slot` Flag through [`GpuFirmware::post_event_flag`].
 
 use std::marker::PhantomData;
 
 use super::channels::{Channel, Kind, CHANNELS};
 use super::devctrl;
+use super::event;
 use super::fwlog::{self, Line};
 use super::generated::abi;
 use super::gpumem::FwBus;
 use super::initdata;
 use super::model_abi::ModelAbi;
+use crate::fault::{Fault, INITDATA_PANIC_REASON, PANIC_TASK};
 use crate::rtkit::{EP_GPU_FW, EP_GPU_KICK};
 use crate::strict::Checked;
 
@@ -44,6 +51,12 @@ pub const UPPER_HALF_EXTEND: u64 = 0xffff_f000_0000_0000;
 /// The text of the firmware's first log line.
 pub const READY_LOG_LINE: &str = "GPU firmware initialised";
 
+/// A panic line as the GPU firmware words it: `GFX PANIC - <reason> - <task>(<n>)`
+/// (agx-firmware-behaviour.md §3.4).
+pub fn gfx_panic(reason: &str, (task, n): (&str, u32)) -> String {
+    format!("GFX PANIC - {reason} - {task}({n})")
+}
+
 /// The firmware, independent of the variant.
 pub trait GpuFirmware: Send + std::fmt::Debug {
     /// Latches a host message on endpoint `ep`; returns trace lines.
@@ -56,16 +69,20 @@ pub trait GpuFirmware: Send + std::fmt::Debug {
     fn panic(&mut self);
     /// Whether `Initialize` has been consumed.
     fn ready(&self) -> bool;
+    /// Posts an Event `Flag` with `firing` and rings `0x42`, if the channels are initialised
+    /// and the firmware alive; returns whether it posted.
+    fn post_event_flag(&mut self, bus: &mut dyn FwBus, firing: [u32; 4]) -> Checked<bool>;
 }
 
-/// The firmware the variant named `variant` runs, for a SoC with a UAT output size of `oas`.
-pub fn new(variant: &str, oas: u32) -> Box<dyn GpuFirmware> {
+/// The firmware the variant named `variant` runs, for a SoC with a UAT output size of `oas`,
+/// with the injected `fault` (those that are not the firmware's are ignored here).
+pub fn new(variant: &str, oas: u32, fault: Option<Fault>) -> Box<dyn GpuFirmware> {
     match variant {
-        "g13_v12_3" => Box::new(Firmware::<abi::G13V12_3>::new(oas)),
-        "g14_v12_4" => Box::new(Firmware::<abi::G14V12_4>::new(oas)),
-        "g13_v13_5" => Box::new(Firmware::<abi::G13V13_5>::new(oas)),
-        "g14_v13_5" => Box::new(Firmware::<abi::G14V13_5>::new(oas)),
-        "g14x_v13_5" => Box::new(Firmware::<abi::G14XV13_5>::new(oas)),
+        "g13_v12_3" => Box::new(Firmware::<abi::G13V12_3>::new(oas).inject(fault)),
+        "g14_v12_4" => Box::new(Firmware::<abi::G14V12_4>::new(oas).inject(fault)),
+        "g13_v13_5" => Box::new(Firmware::<abi::G13V13_5>::new(oas).inject(fault)),
+        "g14_v13_5" => Box::new(Firmware::<abi::G14V13_5>::new(oas).inject(fault)),
+        "g14x_v13_5" => Box::new(Firmware::<abi::G14XV13_5>::new(oas).inject(fault)),
         v => unreachable!("variant {v} is selected from fw::VARIANTS"),
     }
 }
@@ -93,6 +110,7 @@ pub struct Firmware<A> {
     pointers: usize,
     initialized: bool,
     seq: u32,
+    fault: Option<Fault>,
     _abi: PhantomData<fn() -> A>,
 }
 
@@ -110,8 +128,15 @@ impl<A: ModelAbi> Firmware<A> {
             pointers: 0,
             initialized: false,
             seq: 0,
+            fault: None,
             _abi: PhantomData,
         }
+    }
+
+    /// The same firmware with `fault` injected.
+    pub fn inject(mut self, fault: Option<Fault>) -> Self {
+        self.fault = fault;
+        self
     }
 
     fn channel(&self, kind: Kind) -> usize {
@@ -207,9 +232,29 @@ impl<A: ModelAbi> GpuFirmware for Firmware<A> {
             return Ok(());
         }
         if let Some(va) = self.pending_init.take() {
+            if self.fault == Some(Fault::InitDataRejected) {
+                bus.fw_trace(format!(
+                    "fault initdata-rejected: INIT va=0x{va:x} refused, firmware panics"
+                ));
+                self.stage = Stage::Dead;
+                return bus.fw_crash(&gfx_panic(INITDATA_PANIC_REASON, PANIC_TASK));
+            }
             self.init(bus, va)?;
+            if self.fault == Some(Fault::NeverReady) {
+                bus.fw_trace(
+                    "fault never-ready: channels initialised, DevCtrl is never read".into(),
+                );
+            }
         }
         if self.stage == Stage::Running && std::mem::take(&mut self.rescan) {
+            if self.fault == Some(Fault::NeverReady) {
+                let dc = self.channel(Kind::DevCtrl);
+                bus.fw_trace(format!(
+                    "fault never-ready: doorbell ignored, DevCtrl read_ptr stays {}",
+                    self.channels[dc].pos[0]
+                ));
+                return Ok(());
+            }
             self.serve_devctrl(bus)?;
         }
         Ok(())
@@ -221,5 +266,18 @@ impl<A: ModelAbi> GpuFirmware for Firmware<A> {
 
     fn ready(&self) -> bool {
         self.initialized
+    }
+
+    fn post_event_flag(&mut self, bus: &mut dyn FwBus, firing: [u32; 4]) -> Checked<bool> {
+        if self.stage != Stage::Running {
+            bus.fw_trace("fw event Flag not posted: firmware not running".into());
+            return Ok(false);
+        }
+        let ev = self.channel(Kind::Event);
+        if event::post_flag::<A>(bus, &mut self.channels[ev], firing)? {
+            bus.fw_send(EP_GPU_FW, MSG_RX_DOORBELL << 48);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

@@ -26,6 +26,10 @@ pub trait FwBus {
     fn fw_send(&mut self, ep: u8, msg0: u64);
     /// Microseconds since the model started (for firmware timestamps).
     fn fw_now_us(&self) -> u64;
+    /// The firmware panics with the line `panic`: RTKit writes the crash log into the
+    /// host-granted crash-log buffer and reports the crash on endpoint 1; from then on the
+    /// coprocessor serves nothing.
+    fn fw_crash(&mut self, panic: &str) -> Checked<()>;
 }
 
 /// The pieces of [va, va+len) that lie in one 16 KiB page each: (va, offset in the buffer,

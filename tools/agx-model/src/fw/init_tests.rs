@@ -43,8 +43,8 @@ impl Write for Shared {
 }
 
 /// A device with RAM, a context-0 upper-half root and bump allocators per heap.
-struct Env {
-    dev: Device,
+pub(super) struct Env {
+    pub(super) dev: Device,
     trace: Shared,
     tables: Builder,
     root: u64,
@@ -56,11 +56,17 @@ struct Env {
 
 impl Env {
     fn new(soc: Soc, fw: [u32; 3]) -> Env {
+        Env::with_fault(soc, fw, None)
+    }
+
+    /// A device playing `fw` on `soc` with `fault` injected.
+    pub(super) fn with_fault(soc: Soc, fw: [u32; 3], fault: Option<crate::fault::Fault>) -> Env {
         let trace = Shared::default();
         let cfg = DeviceConfig {
             soc,
             variant: crate::fw::select(soc, crate::fw::FwVersion(fw)).unwrap(),
             ttbs: Some(TTBAT),
+            fault,
             ..DeviceConfig::default()
         };
         let mut dev = Device::new(cfg, Trace::new(Some(Box::new(trace.clone()))));
@@ -93,7 +99,7 @@ impl Env {
     /// Allocates and maps `size` zeroed bytes in `heap`, page-aligned, with an unmapped guard
     /// page after it; objects above a page (Globals, RuntimePointers, rings) span pages, so
     /// the firmware must read them page by page.
-    fn alloc(&mut self, heap: Heap, size: u64) -> u64 {
+    pub(super) fn alloc(&mut self, heap: Heap, size: u64) -> u64 {
         let i = HEAPS.iter().position(|(h, _, _)| *h == heap).unwrap();
         let pages = size.div_ceil(PAGE_SIZE).max(1);
         let va = self.next_va[i];
@@ -113,6 +119,24 @@ impl Env {
         va
     }
 
+    /// Maps `size` zeroed bytes at the fixed `va` with the PTE bits of `heap`'s objects (the
+    /// crash-log buffer lives outside the heaps the allocator serves).
+    pub(super) fn map_at(&mut self, va: u64, size: u64, heap: Heap) {
+        let pages = size.div_ceil(PAGE_SIZE).max(1);
+        let pa = self.next_pa;
+        for p in 0..pages {
+            self.tables.map(
+                self.dev.dma(),
+                self.root,
+                va + p * PAGE_SIZE,
+                (pa + p * PAGE_SIZE) | Self::prot(heap),
+            );
+        }
+        self.next_pa += pages * PAGE_SIZE;
+        assert!(self.next_pa <= RAM);
+        self.allocs.push((va, pa, pages * PAGE_SIZE));
+    }
+
     fn pa(&self, va: u64) -> u64 {
         let (v, p, _) = self
             .allocs
@@ -126,11 +150,11 @@ impl Env {
         self.dev.dma().write(self.pa(va), data).unwrap();
     }
 
-    fn peek(&self, va: u64, buf: &mut [u8]) {
+    pub(super) fn peek(&self, va: u64, buf: &mut [u8]) {
         self.dev.dma().read(self.pa(va), buf).unwrap();
     }
 
-    fn get<T: FromBytes + IntoBytes + FromZeros + Immutable>(&self, va: u64) -> T {
+    pub(super) fn get<T: FromBytes + IntoBytes + FromZeros + Immutable>(&self, va: u64) -> T {
         let mut t = T::new_zeroed();
         self.peek(va, t.as_mut_bytes());
         t
@@ -151,21 +175,23 @@ impl Env {
         self.tables.leaf(self.dev.dma(), self.root, va)
     }
 
-    fn trace_text(&self) -> String {
+    pub(super) fn trace_text(&self) -> String {
         String::from_utf8(self.trace.0.lock().unwrap().clone()).unwrap()
     }
 }
 
 /// Where the test finds the objects of a tree.
-struct Tree {
-    initdata: u64,
+pub(super) struct Tree {
+    pub(super) initdata: u64,
     runtime_pointers: u64,
     fw_status: u64,
-    devctrl_state: u64,
+    pub(super) devctrl_state: u64,
     devctrl_ring: u64,
     fwlog_state: u64,
     fwlog_ring: u64,
     fwlog_buf: u64,
+    pub(super) event_state: u64,
+    pub(super) event_ring: u64,
 }
 
 fn heap_for(class: PtrClass) -> Heap {
@@ -178,7 +204,7 @@ fn heap_for(class: PtrClass) -> Heap {
 
 /// Builds a good tree for variant `A` on a SoC with UAT output size `oas`, with `Initialize`
 /// queued at DevCtrl index 0 and `write_ptr = 1`.
-fn build<A: ModelAbi>(env: &mut Env, oas: u32) -> Tree {
+pub(super) fn build<A: ModelAbi>(env: &mut Env, oas: u32) -> Tree {
     let mut rp = A::RuntimePointers::new_zeroed();
     // Plain pointers, from the pointer table: each to its own object in its class's heap.
     let mut hwdata_b = 0;
@@ -219,9 +245,9 @@ fn build<A: ModelAbi>(env: &mut Env, oas: u32) -> Tree {
     );
     rp.device_control_mut().set_state(dc_s);
     rp.device_control_mut().set_ring(dc_r);
-    let (s, r) = ring(env, Heap::KernelShared, 0x100, size_of::<A::EventMsg>());
-    rp.event_mut().set_state(s);
-    rp.event_mut().set_ring(r);
+    let (event_state, event_ring) = ring(env, Heap::KernelShared, 0x100, size_of::<A::EventMsg>());
+    rp.event_mut().set_state(event_state);
+    rp.event_mut().set_ring(event_ring);
     let fl_s = env.alloc(Heap::KernelShared, size_of::<A::FwLogChannelState>() as u64);
     let fl_r = env.alloc(
         Heap::KernelGpuShared,
@@ -289,10 +315,12 @@ fn build<A: ModelAbi>(env: &mut Env, oas: u32) -> Tree {
         fwlog_state: fl_s,
         fwlog_ring: fl_r,
         fwlog_buf: RuntimePointersFields::<A>::fwlog_buf(&rp),
+        event_state,
+        event_ring,
     }
 }
 
-fn init_word(va: u64) -> u64 {
+pub(super) fn init_word(va: u64) -> u64 {
     (0x81 << 48) | (va & INIT_VA_MASK)
 }
 
@@ -307,7 +335,7 @@ fn boot<A: ModelAbi>(env: &mut Env, tree: &Tree) -> (Firmware<A>, Result<(), Vio
     (fw, r)
 }
 
-fn setup<A: ModelAbi>(soc: Soc) -> (Env, Tree) {
+pub(super) fn setup<A: ModelAbi>(soc: Soc) -> (Env, Tree) {
     let mut env = Env::new(soc, A::FIRMWARE);
     let tree = build::<A>(&mut env, soc.uat_oas());
     (env, tree)
