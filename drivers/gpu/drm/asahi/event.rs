@@ -337,7 +337,7 @@ mod tests {
         let index = first.index();
         drop(first);
         let second = m.alloc(2)?;
-        assert_ne!(second.index(), index);
+        assert!(second.index() != index);
         assert_eq!(m.in_use(), 1);
         Ok(())
     }
