@@ -29,6 +29,8 @@ pub enum FaultArg {
     CrashAfterReady,
     /// Normal boot, then 100 ms after Initialize an Event Flag for slot 5 (no owner).
     UnknownEventSlot,
+    /// Normal boot, but FwCtl (cache flush) messages are never consumed.
+    FwctlStalls,
 }
 
 impl From<FaultArg> for Fault {
@@ -41,6 +43,7 @@ impl From<FaultArg> for Fault {
             FaultArg::InitdataRejected => Fault::InitDataRejected,
             FaultArg::CrashAfterReady => Fault::CrashAfterReady,
             FaultArg::UnknownEventSlot => Fault::UnknownEventSlot,
+            FaultArg::FwctlStalls => Fault::FwCtlStalls,
         }
     }
 }

@@ -39,6 +39,9 @@ pub enum Fault {
     /// Event `Flag` for slot [`STRAY_EVENT_SLOT`] (which no driver has handed out) and rings
     /// `0x42`.
     UnknownEventSlot,
+    /// Normal boot, but the firmware never consumes a FwCtl (cache flush) message: the
+    /// flush slot stays requested and the ring's `read_ptr` never moves.
+    FwCtlStalls,
 }
 
 /// Reason of the InitData panic the real firmware prints (docs agx.md, via
@@ -72,7 +75,7 @@ pub enum Timed {
 
 impl Fault {
     /// Every fault, in command-line order.
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::NeverAnswer,
         Fault::BadRtkitVersion,
         Fault::AlreadyRunning,
@@ -80,6 +83,7 @@ impl Fault {
         Fault::InitDataRejected,
         Fault::CrashAfterReady,
         Fault::UnknownEventSlot,
+        Fault::FwCtlStalls,
     ];
 
     /// Command-line spelling.
@@ -92,6 +96,7 @@ impl Fault {
             Fault::InitDataRejected => "initdata-rejected",
             Fault::CrashAfterReady => "crash-after-ready",
             Fault::UnknownEventSlot => "unknown-event-slot",
+            Fault::FwCtlStalls => "fwctl-stalls",
         }
     }
 

@@ -24,6 +24,7 @@ pub mod channels;
 pub mod devctrl;
 pub mod event;
 pub mod firmware;
+pub mod fwctl;
 pub mod fwlog;
 pub mod gpumem;
 pub mod heaps;
@@ -33,6 +34,8 @@ pub mod violation;
 
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod fwctl_tests;
 #[cfg(test)]
 mod init_tests;
 

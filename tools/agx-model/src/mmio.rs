@@ -907,6 +907,10 @@ impl FwBus for Device {
     fn fw_crash(&mut self, panic: &str) -> Checked<()> {
         self.crash(panic)
     }
+
+    fn fw_handoff(&self) -> Option<u64> {
+        self.cfg.handoff
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use thiserror::Error as ThisError;
 
-use crate::fw::violation::{ChannelViolation, DevCtrlViolation, InitDataViolation};
+use crate::fw::violation::{ChannelViolation, DevCtrlViolation, FwCtlViolation, InitDataViolation};
 use crate::layout::Region;
 
 /// An access or message the model rejects.
@@ -80,6 +80,9 @@ pub enum Violation {
     /// A device-control message the firmware refuses.
     #[error("GFX PANIC: {0}")]
     DevCtrl(DevCtrlViolation),
+    /// A firmware-control (cache flush) request the firmware refuses.
+    #[error("GFX PANIC: {0}")]
+    FwCtl(FwCtlViolation),
 }
 
 fn dir(write: bool) -> &'static str {

@@ -32,12 +32,14 @@ grep -q '^tlbi op=vmalle1os ' "$trace" 2>/dev/null || echo "model trace lacks th
 # the UAT; an unmap left uninvalidated is reported stale, and after the invalidation (or with
 # the driver's own unmap) the access faults.
 if grep -q 'Kernel command line:.*asahi.live_selftests=1' <<<"$kmsg"; then
-	for t in heap-object-visible missed-invalidation-is-stale unmap-invalidates user-vm-in-its-slot; do
+	for t in heap-object-visible missed-invalidation-is-stale unmap-invalidates user-vm-in-its-slot fw-cache-flush; do
 		grep -q "live selftest $t: ok" <<<"$kmsg" || echo "live selftest $t did not pass"
 	done
-	grep -q 'live selftests: 4 passed, 0 failed' <<<"$kmsg" || echo "live selftests did not all pass"
+	grep -q 'live selftests: 5 passed, 0 failed' <<<"$kmsg" || echo "live selftests did not all pass"
 	grep -q '^uat stale ctx=0 va=0xffffffaf00000000 ' "$trace" 2>/dev/null || echo "model trace lacks the stale translation"
 	grep -q '^uat probe ctx=0 va=0xffffffaf00000000 access=.* -> stale ' "$trace" 2>/dev/null || echo "model trace lacks the stale probe"
+	# The flush test's request reached the firmware through the handoff slot and FwCtl.
+	grep -qE '^fw fwctl flush slot=64 va=0xffffffa[0-9a-f]+ pages=[0-9]+ done read_ptr=1$' "$trace" 2>/dev/null || echo "model trace lacks the firmware completing the cache flush"
 fi
 # The GPU firmware's init (agx-model src/fw/): INIT read InitData and everything it points
 # to, every channel was initialised, Initialize was consumed from DevCtrl, and the driver saw

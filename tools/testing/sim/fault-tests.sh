@@ -16,11 +16,15 @@
 # * no warning, oops, BUG or lockdep report; the guest went on to power off (no hang); the
 #   model exited 0 (an injected fault is not a violation; a strict-mode stop is a failure).
 #
-# Prints one line per case and `sim-faults: N passed, N failed`.
+# Runs on one G13 and one G14X pair (t8103 and t6022 with 13.5), or on the pair SOC= and
+# FW= name. Prints one line per pair and case and `sim-faults: N passed, N failed`.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
-soc=${SOC:-t8103}
-fw=${FW:-13.5}
+if [ -n "${SOC:-}" ] || [ -n "${FW:-}" ]; then
+	pairs="${SOC:-t8103}:${FW:-13.5}"
+else
+	pairs="t8103:13.5 t6022:13.5"
+fi
 passed=0
 failed=0
 
@@ -34,6 +38,9 @@ cases=(
 	"initdata-rejected|--fault initdata-rejected||probe-fails -19|GPU firmware crashed: GFX PANIC - Unable to grab init data from host - agx_background(2)|fw panic: GFX PANIC - Unable to grab init data from host - agx_background(2);crashlog written va=0xffffffae00000000 bytes=;mbox tx ep=0x01 msg0=0x00120fae00000000"
 	"crash-after-ready|--fault crash-after-ready|sim.linger=1|bound: firmware crash handled (GPU marked dead)|GPU firmware ready in;GPU firmware crashed: GFX PANIC - Injected fault - agx_background(2);GPU marked dead: later requests fail with ENODEV|fault crash-after-ready: firmware ready, acting in 300 ms;fw panic: GFX PANIC - Injected fault - agx_background(2);crashlog written va=0xffffffae00000000 bytes=;mbox tx ep=0x01 msg0=0x00120fae00000000"
 	"unknown-event-slot|--fault unknown-event-slot|sim.linger=1|bound: stray event for slot 5 reported once|GPU firmware ready in;once:firmware signalled event slot 5, which has no owner|fault unknown-event-slot: firmware ready, acting in 100 ms;fw event index=0 tag=Flag firing=[0x20, 0x0, 0x0, 0x0]"
+	# The one driver request after ready today is the cache flush (the live self-test frees
+	# a private object and collects it); the firmware never consumes it.
+	"fwctl-stalls|--fault fwctl-stalls|asahi.live_selftests=1|bound: unconsumed cache flush timed out, memory kept parked|GPU firmware ready in;once:GPU firmware did not complete the cache flush of 0x;live selftest fw-cache-flush: FAILED at flush: ETIMEDOUT|fault fwctl-stalls: FwCtl message at index 0 left unconsumed"
 )
 
 # The number of the first line after line $2 of text $1 that contains the fixed string $3.
@@ -41,12 +48,15 @@ line_after() {
 	awk -v from="$2" -v s="$3" 'NR > from && index($0, s) { print NR; exit }' <<<"$1"
 }
 
+for pair in $pairs; do
+soc=${pair%%:*}
+fw=${pair#*:}
 for c in "${cases[@]}"; do
 	IFS='|' read -r name opts kargs outcome messages traces <<<"$c"
 	dir=$repo/.build/sim/$soc-$fw-$name
 	# shellcheck disable=SC2086 # options are words
 	SIM_TAG=$name SIM_KARGS=$kargs "$repo/scripts/sim.sh" "$soc" "$fw" $opts \
-		>"$repo/.build/sim-$name.out" 2>&1
+		>"$repo/.build/sim-$soc-$fw-$name.out" 2>&1
 	status=$?
 	problems=()
 	kmsg=$(sed -n '/Linux version/,$p' "$dir/uml.log" 2>/dev/null)
@@ -126,19 +136,20 @@ for c in "${cases[@]}"; do
 		probe-fails*)
 			shown=$(grep -oE 'probe with driver asahi failed with error -?[0-9]+' <<<"$kmsg" | head -n 1)
 			[ -z "$shown" ] || err=${shown##* }
-			echo "fault $name: clean probe failure ($err)"
+			echo "$soc fw $fw: fault $name: clean probe failure ($err)"
 			;;
-		bound*) echo "fault $name: ${outcome#bound: }" ;;
+		bound*) echo "$soc fw $fw: fault $name: ${outcome#bound: }" ;;
 		esac
 		passed=$((passed + 1))
 	else
-		echo "fault $name: FAILED"
+		echo "$soc fw $fw: fault $name: FAILED"
 		for p in "${problems[@]}"; do
 			[ -n "$p" ] && echo "  $p"
 		done
 		echo "  logs: $dir"
 		failed=$((failed + 1))
 	fi
+done
 done
 echo "sim-faults: $passed passed, $failed failed"
 [ $failed -eq 0 ]

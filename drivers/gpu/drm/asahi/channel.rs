@@ -13,6 +13,7 @@
 //! and FwStatus by [`Channels::publish`].
 
 pub(crate) mod event;
+pub(crate) mod fw_ctl;
 pub(crate) mod fw_log;
 pub(crate) mod ring;
 
@@ -54,6 +55,7 @@ use self::ring::{
 };
 use self::{
     event::EventChannel,
+    fw_ctl::FwCtlChannel,
     fw_log::FwLog, //
 };
 
@@ -83,8 +85,8 @@ pub(crate) struct Channels<B: HeapBacking> {
     pub(crate) pipes: KVec<[Tx<B>; 3]>,
     /// Device control.
     pub(crate) device_control: Tx<B>,
-    /// Firmware control (cache flushes).
-    pub(crate) fw_ctl: Tx<B>,
+    /// Firmware control (cache flushes); taken by the cache flusher once the firmware runs.
+    pub(crate) fw_ctl: Option<FwCtlChannel<B>>,
     /// Events (completion, faults); taken by whoever drains it (the RTKit callbacks).
     pub(crate) event: Option<EventChannel<B>>,
     /// The firmware log; taken by whoever drains it (the RTKit callbacks).
@@ -214,7 +216,7 @@ impl<B: HeapBacking> Channels<B> {
         Ok(Self {
             pipes,
             device_control,
-            fw_ctl,
+            fw_ctl: Some(FwCtlChannel::new::<A>(fw_ctl)),
             event: Some(EventChannel::new::<A>(event, events.clone())),
             fw_log: Some(FwLog::new::<A>(fw_log, fw_log_payload)),
             ktrace,
@@ -259,8 +261,10 @@ impl<B: HeapBacking> Channels<B> {
 
     /// Writes where the firmware-control ring is into FwStatus.
     pub(crate) fn publish_fw_ctl<A: abi::FwAbi>(&self, status: &mut A::FwStatus) {
-        let c = status.fwctl_channel_mut();
-        c.set_state(self.fw_ctl.state().va());
-        c.set_ring(self.fw_ctl.entries().va());
+        if let Some(fw_ctl) = &self.fw_ctl {
+            let c = status.fwctl_channel_mut();
+            c.set_state(fw_ctl.ring.state().va());
+            c.set_ring(fw_ctl.ring.entries().va());
+        }
     }
 }

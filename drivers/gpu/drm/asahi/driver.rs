@@ -305,7 +305,7 @@ impl platform::Driver for AsahiPlatformDriver {
         let gpu = GpuManager::new(dev, hw, abi, &desc.regions, asc, sgx)?;
         if *crate::module_parameters::live_selftests.value() != 0 {
             #[cfg(CONFIG_DRM_ASAHI_SELFTEST)]
-            crate::selftest::run(dev, gpu.uat());
+            crate::selftest::run(dev, &gpu);
             #[cfg(not(CONFIG_DRM_ASAHI_SELFTEST))]
             dev_warn!(
                 dev,

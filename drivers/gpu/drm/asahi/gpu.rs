@@ -13,6 +13,7 @@
 
 pub(crate) mod boot;
 pub(crate) mod crash;
+pub(crate) mod fw_cache;
 pub(crate) mod init;
 pub(crate) mod initdata;
 
@@ -66,6 +67,7 @@ use self::{
         KernelUat, //
     },
     crash::FwHealth,
+    fw_cache::FwCache,
     init::Prepared,
     initdata::Calibration,
 };
@@ -76,13 +78,15 @@ pub(crate) type KernelHeapBacking<'a> = KernelBacking<MachineUat<RootTable<'a>, 
 /// A GPU whose coprocessor runs, with the state every later request goes through.
 pub(crate) struct GpuManager<'bound> {
     /// The running firmware (dropped first: RTKit lets go of its buffers).
-    _firmware: Firmware<'bound>,
+    firmware: Firmware<'bound>,
+    /// Coprocessor-cache flushes (the firmware-control ring).
+    fw_cache: Pin<KBox<FwCache<'bound>>>,
     /// Channels and InitData, which the firmware uses for as long as it runs.
     _fw_state: Prepared<KernelHeapBacking<'bound>>,
     /// Event slots and stamps.
     _events: Arc<EventManager<KernelHeapBacking<'bound>>>,
     /// The kernel heaps every firmware object lives in.
-    _heaps: KernelHeaps<KernelHeapBacking<'bound>>,
+    heaps: KernelHeaps<KernelHeapBacking<'bound>>,
     /// Whether the firmware crashed.
     health: Arc<FwHealth>,
     /// The GPU MMU and its shared regions.
@@ -148,6 +152,10 @@ impl<'bound> GpuManager<'bound> {
         };
         let fw_log = fw_state.channels.fw_log.take().ok_or(EINVAL)?;
         let event_ring = fw_state.channels.event.take().ok_or(EINVAL)?;
+        let fw_cache = KBox::pin_init(
+            FwCache::new(fw_state.channels.fw_ctl.take().ok_or(EINVAL)?),
+            GFP_KERNEL,
+        )?;
         let health = Arc::new(FwHealth::new(), GFP_KERNEL)?;
         let rtkit = boot::new_rtkit(dev, &uat, fw_log, event_ring, health.clone())?;
         let t0 = boot::start_coprocessor(dev, &asc, &uat)?;
@@ -161,10 +169,11 @@ impl<'bound> GpuManager<'bound> {
             fw_state.initdata.objects().len()
         );
         Ok(Self {
-            _firmware: firmware,
+            firmware,
+            fw_cache,
             _fw_state: fw_state,
             _events: events,
-            _heaps: heaps,
+            heaps,
             health,
             uat,
             _asc: asc,
@@ -178,6 +187,29 @@ impl<'bound> GpuManager<'bound> {
     #[cfg_attr(not(CONFIG_DRM_ASAHI_SELFTEST), allow(dead_code))]
     pub(crate) fn uat(&self) -> &Arc<KernelUat<'bound>> {
         &self.uat
+    }
+
+    /// The kernel heaps.
+    #[cfg_attr(not(CONFIG_DRM_ASAHI_SELFTEST), allow(dead_code))]
+    pub(crate) fn heaps(&self) -> &KernelHeaps<KernelHeapBacking<'bound>> {
+        &self.heaps
+    }
+
+    /// Makes the memory freed in the firmware-cached heaps (private, GPU read-only) reusable:
+    /// flushes it from the coprocessor's cache, then returns it to its heap. Returns the
+    /// bytes made reusable.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`FwCache::collect_garbage`]: the memory then stays parked.
+    #[cfg_attr(not(CONFIG_DRM_ASAHI_SELFTEST), allow(dead_code))] // Job completion calls it.
+    pub(crate) fn collect_garbage(&self, dev: &Device<Bound>) -> Result<u64> {
+        self.fw_cache.collect_garbage(
+            dev,
+            &self.firmware,
+            &self.uat,
+            &[&self.heaps.private, &self.heaps.gpu_ro],
+        )
     }
 
     /// Fails requests to a GPU whose firmware crashed.

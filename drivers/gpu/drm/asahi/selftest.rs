@@ -25,7 +25,11 @@ use kernel::{
 };
 
 use crate::{
-    gpu::boot::KernelUat,
+    gpu::{
+        boot::KernelUat,
+        GpuManager, //
+    },
+    mem::object::GpuMem,
     uat::{
         heap::{
             Heap,
@@ -68,7 +72,7 @@ const USER_VA: u64 = 0x10_0000_0000;
 const PATTERN: u64 = 0xa5a1_5e1f_7e57_0001;
 
 /// Runs every live self-test and logs the outcome; the driver keeps going either way.
-pub(crate) fn run(dev: &Device<Bound>, uat: &Arc<KernelUat<'_>>) {
+pub(crate) fn run(dev: &Device<Bound>, gpu: &GpuManager<'_>) {
     if let Err(e) = tlb::probe(KERNEL_SLOT.into(), SCRATCH_VA, ProbeAccess::FwRead) {
         dev_info!(
             dev,
@@ -77,15 +81,16 @@ pub(crate) fn run(dev: &Device<Bound>, uat: &Arc<KernelUat<'_>>) {
         );
         return;
     }
-    let tests: [(&str, SelfTest); 4] = [
+    let tests: [(&str, SelfTest); 5] = [
         ("heap-object-visible", heap_object_visible),
         ("missed-invalidation-is-stale", missed_invalidation_is_stale),
         ("unmap-invalidates", unmap_invalidates),
         ("user-vm-in-its-slot", user_vm_in_its_slot),
+        ("fw-cache-flush", fw_cache_flush),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, test) in tests {
-        match test(uat) {
+        match test(dev, gpu) {
             Ok(()) => {
                 passed += 1;
                 dev_info!(dev, "live selftest {}: ok\n", name);
@@ -93,6 +98,10 @@ pub(crate) fn run(dev: &Device<Bound>, uat: &Arc<KernelUat<'_>>) {
             Err(Failure::Error(step, e)) => {
                 failed += 1;
                 dev_err!(dev, "live selftest {}: FAILED at {}: {:?}\n", name, step, e);
+            }
+            Err(Failure::Check(what)) => {
+                failed += 1;
+                dev_err!(dev, "live selftest {}: FAILED: {}\n", name, what);
             }
             Err(Failure::Saw(step, seen)) => {
                 failed += 1;
@@ -115,7 +124,7 @@ pub(crate) fn run(dev: &Device<Bound>, uat: &Arc<KernelUat<'_>>) {
 }
 
 /// One live self-test.
-type SelfTest = for<'a, 'b> fn(&'a Arc<KernelUat<'b>>) -> Result<(), Failure>;
+type SelfTest = for<'a, 'b> fn(&'a Device<Bound>, &'a GpuManager<'b>) -> Result<(), Failure>;
 
 /// Why a test failed.
 enum Failure {
@@ -123,6 +132,8 @@ enum Failure {
     Error(&'static str, Error),
     /// The GPU side saw something else than expected.
     Saw(&'static str, ProbeOutcome),
+    /// The driver's own state is not what the test expects.
+    Check(&'static str),
 }
 
 /// Probes `va` in the kernel context as a firmware read.
@@ -167,7 +178,8 @@ fn pattern_block() -> Result<ContigPages, Failure> {
 /// An object allocated from a kernel heap (with the shared heap's protection and growth) is
 /// read by the firmware, through the UAT, from the
 /// memory the driver wrote.
-fn heap_object_visible(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
+fn heap_object_visible(_dev: &Device<Bound>, gpu: &GpuManager<'_>) -> Result<(), Failure> {
+    let uat = gpu.uat();
     let mut heap = Heap::new(SCRATCH_HEAP, KernelBacking::new(uat.clone()))
         .map_err(|e| Failure::Error("heap", e))?;
     // Skip the first slot so the object is not at the start of its block.
@@ -225,7 +237,8 @@ fn with_scratch_page(
 
 /// Unmapping without invalidating leaves the GPU a stale translation, which the GPU side
 /// reports; the invalidation then turns the access into a fault.
-fn missed_invalidation_is_stale(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
+fn missed_invalidation_is_stale(_dev: &Device<Bound>, gpu: &GpuManager<'_>) -> Result<(), Failure> {
+    let uat = gpu.uat();
     with_scratch_page(uat, |pa| {
         uat.unmap_kernel_leaving_tlb(SCRATCH_VA, pte::PAGE_SIZE)
             .map_err(|e| Failure::Error("unmap", e))?;
@@ -246,7 +259,8 @@ fn missed_invalidation_is_stale(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure>
 }
 
 /// The driver's own unmap invalidates: the next access faults.
-fn unmap_invalidates(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
+fn unmap_invalidates(_dev: &Device<Bound>, gpu: &GpuManager<'_>) -> Result<(), Failure> {
+    let uat = gpu.uat();
     with_scratch_page(uat, |_| {
         uat.unmap_kernel(SCRATCH_VA, pte::PAGE_SIZE)
             .map_err(|e| Failure::Error("unmap", e))?;
@@ -260,7 +274,8 @@ fn unmap_invalidates(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
 /// A user VM bound to a slot is what the GPU sees in that context (through the TTBAT entry
 /// written under the handoff lock), the kernel context does not see it, and the VM's unmap
 /// invalidates on the VM's slot.
-fn user_vm_in_its_slot(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
+fn user_vm_in_its_slot(_dev: &Device<Bound>, gpu: &GpuManager<'_>) -> Result<(), Failure> {
+    let uat = gpu.uat();
     let vm = uat.new_vm().map_err(|e| Failure::Error("new VM", e))?;
     let block = pattern_block()?;
     let pa = block.phys_addr();
@@ -301,6 +316,42 @@ fn user_vm_in_its_slot(uat: &Arc<KernelUat<'_>>) -> Result<(), Failure> {
         Err(_) => core::mem::forget(block),
     }
     result
+}
+
+/// Bytes the flush test frees: two GPU pages.
+const FLUSHED_OBJECT: usize = 2 * pte::PAGE_SIZE as usize;
+
+/// A firmware-private object freed while the firmware runs is parked, not reused, until the
+/// coprocessor's cache was flushed over it; the flush (handoff slot, FwCtl message, doorbell)
+/// completes and the memory is free again.
+fn fw_cache_flush(dev: &Device<Bound>, gpu: &GpuManager<'_>) -> Result<(), Failure> {
+    let heap = &gpu.heaps().private;
+    let object = GpuMem::new(heap, FLUSHED_OBJECT, pte::PAGE_SIZE)
+        .map_err(|e| Failure::Error("allocate", e))?;
+    let va = object.va();
+    let free_before = heap.lock().free_bytes();
+    drop(object);
+    if heap.lock().garbage_bytes() < FLUSHED_OBJECT as u64 {
+        return Err(Failure::Check("the freed object was not parked"));
+    }
+    let other = GpuMem::new(heap, FLUSHED_OBJECT, pte::PAGE_SIZE)
+        .map_err(|e| Failure::Error("allocate again", e))?;
+    if other.va() == va {
+        return Err(Failure::Check("parked memory was reused before the flush"));
+    }
+    drop(other);
+    let collected = gpu
+        .collect_garbage(dev)
+        .map_err(|e| Failure::Error("flush", e))?;
+    let h = heap.lock();
+    if h.garbage_bytes() != 0 || collected < 2 * FLUSHED_OBJECT as u64 {
+        return Err(Failure::Check("flushed memory stayed parked"));
+    }
+    // The object's range comes back on top of what was free while it was allocated.
+    if h.free_bytes() < free_before + FLUSHED_OBJECT as u64 {
+        return Err(Failure::Check("flushed memory did not return to the heap"));
+    }
+    Ok(())
 }
 
 /// Unmaps the scratch page (if still mapped; the unmap invalidates either way), then frees

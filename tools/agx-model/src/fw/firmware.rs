@@ -16,13 +16,15 @@
 //! Injected faults that live in the firmware ([`crate::fault`]): `never-ready` initialises the
 //! channels at INIT but never reads DevCtrl; `initdata-rejected` panics at INIT (through
 //! [`FwBus::fw_crash`], RTKit's crash report) without reading InitData; the device posts the
-//! `unknown-event-slot` Flag through [`GpuFirmware::post_event_flag`].
+//! `unknown-event-slot` Flag through [`GpuFirmware::post_event_flag`]; `fwctl-stalls` leaves
+//! every FwCtl (cache flush) message unconsumed, so the driver's flush times out.
 
 use std::marker::PhantomData;
 
 use super::channels::{Channel, Kind, CHANNELS};
 use super::devctrl;
 use super::event;
+use super::fwctl;
 use super::fwlog::{self, Line};
 use super::generated::abi;
 use super::gpumem::FwBus;
@@ -111,6 +113,8 @@ pub struct Firmware<A> {
     initialized: bool,
     seq: u32,
     fault: Option<Fault>,
+    /// Under `fwctl-stalls`: the FwCtl index already reported as left unconsumed.
+    stalled_at: Option<u32>,
     _abi: PhantomData<fn() -> A>,
 }
 
@@ -129,6 +133,7 @@ impl<A: ModelAbi> Firmware<A> {
             initialized: false,
             seq: 0,
             fault: None,
+            stalled_at: None,
             _abi: PhantomData,
         }
     }
@@ -178,6 +183,25 @@ impl<A: ModelAbi> Firmware<A> {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Serves every queued cache flush (or, under `fwctl-stalls`, reports the first one it
+    /// leaves unconsumed).
+    fn serve_fwctl(&mut self, bus: &mut dyn FwBus) -> Checked<()> {
+        let fc = self.channel(Kind::FwCtl);
+        if self.fault == Some(Fault::FwCtlStalls) {
+            let ch = &self.channels[fc];
+            let at = ch.pos[0];
+            if ch.host_ptr(bus, 0)? != at && self.stalled_at != Some(at) {
+                self.stalled_at = Some(at);
+                bus.fw_trace(format!(
+                    "fault fwctl-stalls: FwCtl message at index {at} left unconsumed"
+                ));
+            }
+            return Ok(());
+        }
+        while fwctl::serve_one::<A>(bus, &mut self.channels[fc])?.is_some() {}
         Ok(())
     }
 
@@ -256,6 +280,9 @@ impl<A: ModelAbi> GpuFirmware for Firmware<A> {
                 return Ok(());
             }
             self.serve_devctrl(bus)?;
+            if self.initialized {
+                self.serve_fwctl(bus)?;
+            }
         }
         Ok(())
     }

@@ -30,6 +30,8 @@ pub trait FwBus {
     /// host-granted crash-log buffer and reports the crash on endpoint 1; from then on the
     /// coprocessor serves nothing.
     fn fw_crash(&mut self, panic: &str) -> Checked<()>;
+    /// Physical address of the UAT handoff region (flush slots), if the bootloader gave one.
+    fn fw_handoff(&self) -> Option<u64>;
 }
 
 /// The pieces of [va, va+len) that lie in one 16 KiB page each: (va, offset in the buffer,

@@ -28,6 +28,8 @@ use crate::uat::PAGE_SIZE;
 const RAM: u64 = 0x400_0000;
 const RAM_LEN: usize = RAM as usize;
 const DATA_PA: u64 = 0x100_0000;
+/// Where the tests' handoff region lives (after the TTBAT, before the page tables).
+pub(super) const HANDOFF_PA: u64 = 0x2_0000;
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<u8>>>);
@@ -61,11 +63,23 @@ impl Env {
 
     /// A device playing `fw` on `soc` with `fault` injected.
     pub(super) fn with_fault(soc: Soc, fw: [u32; 3], fault: Option<crate::fault::Fault>) -> Env {
+        Env::with_handoff(soc, fw, fault, None)
+    }
+
+    /// A device playing `fw` on `soc` with `fault` injected and the handoff region (flush
+    /// slots) at `handoff`.
+    pub(super) fn with_handoff(
+        soc: Soc,
+        fw: [u32; 3],
+        fault: Option<crate::fault::Fault>,
+        handoff: Option<u64>,
+    ) -> Env {
         let trace = Shared::default();
         let cfg = DeviceConfig {
             soc,
             variant: crate::fw::select(soc, crate::fw::FwVersion(fw)).unwrap(),
             ttbs: Some(TTBAT),
+            handoff,
             fault,
             ..DeviceConfig::default()
         };
@@ -146,7 +160,7 @@ impl Env {
         p + (va - v)
     }
 
-    fn poke(&self, va: u64, data: &[u8]) {
+    pub(super) fn poke(&self, va: u64, data: &[u8]) {
         self.dev.dma().write(self.pa(va), data).unwrap();
     }
 
@@ -160,7 +174,7 @@ impl Env {
         t
     }
 
-    fn edit<T: FromBytes + IntoBytes + FromZeros + Immutable>(
+    pub(super) fn edit<T: FromBytes + IntoBytes + FromZeros + Immutable>(
         &self,
         va: u64,
         f: impl FnOnce(&mut T),
@@ -192,6 +206,8 @@ pub(super) struct Tree {
     fwlog_buf: u64,
     pub(super) event_state: u64,
     pub(super) event_ring: u64,
+    pub(super) fwctl_state: u64,
+    pub(super) fwctl_ring: u64,
 }
 
 fn heap_for(class: PtrClass) -> Heap {
@@ -317,6 +333,8 @@ pub(super) fn build<A: ModelAbi>(env: &mut Env, oas: u32) -> Tree {
         fwlog_buf: RuntimePointersFields::<A>::fwlog_buf(&rp),
         event_state,
         event_ring,
+        fwctl_state: fc_s,
+        fwctl_ring: fc_r,
     }
 }
 
@@ -325,8 +343,12 @@ pub(super) fn init_word(va: u64) -> u64 {
 }
 
 /// INIT, DevCtrl doorbell and kick, then the firmware's work; the firmware's result.
-fn boot<A: ModelAbi>(env: &mut Env, tree: &Tree) -> (Firmware<A>, Result<(), Violation>) {
-    let mut fw = Firmware::<A>::new(env.dev.config().soc.uat_oas());
+pub(super) fn boot<A: ModelAbi>(
+    env: &mut Env,
+    tree: &Tree,
+) -> (Firmware<A>, Result<(), Violation>) {
+    let fault = env.dev.config().fault;
+    let mut fw = Firmware::<A>::new(env.dev.config().soc.uat_oas()).inject(fault);
     fw.mailbox(0x20, init_word(tree.initdata));
     fw.mailbox(0x21, (0x83 << 48) | 0x11);
     fw.mailbox(0x21, (0x83 << 48) | 0x10);

@@ -128,3 +128,82 @@ pub enum DevCtrlViolation {
         byte: u8,
     },
 }
+
+/// A rule of the firmware-control (cache flush) channel and its handoff flush slots
+/// (asahi-driver-facts §6.5; agx-firmware-behaviour.md §5).
+#[derive(Debug, Clone, PartialEq, Eq, ThisError)]
+pub enum FwCtlViolation {
+    /// The message names a flush slot past the kernel's (64).
+    #[error("FwCtl[{index}]: flush slot {slot} does not exist (0..=64)")]
+    SlotOutOfRange {
+        /// Ring index of the message.
+        index: u32,
+        /// The slot.
+        slot: u32,
+    },
+    /// A field with one accepted value has another.
+    #[error("FwCtl[{index}]: {field} = 0x{got:x}, expected 0x{expected:x}")]
+    FieldValue {
+        /// Ring index of the message.
+        index: u32,
+        /// Field name.
+        field: &'static str,
+        /// The value the firmware needs.
+        expected: u64,
+        /// The value found.
+        got: u64,
+    },
+    /// The message asks to flush nothing.
+    #[error("FwCtl[{index}]: page_count is 0")]
+    EmptyRange {
+        /// Ring index of the message.
+        index: u32,
+    },
+    /// The handoff flush slot the message names was not posted (its state is not 1).
+    #[error("FwCtl[{index}]: handoff flush slot {slot} has state {state}, not 1 (requested)")]
+    NotRequested {
+        /// Ring index of the message.
+        index: u32,
+        /// The slot.
+        slot: u32,
+        /// Its state.
+        state: u64,
+    },
+    /// The message's range differs from the one posted in the handoff slot.
+    #[error("FwCtl[{index}]: flush of 0x{addr:x} ({pages} pages), but handoff slot {slot} asks for 0x{posted_addr:x}+0x{posted_size:x}")]
+    RangeMismatch {
+        /// Ring index of the message.
+        index: u32,
+        /// The slot.
+        slot: u32,
+        /// The message's address.
+        addr: u64,
+        /// The message's page count.
+        pages: u16,
+        /// Address in the handoff slot.
+        posted_addr: u64,
+        /// Size in the handoff slot.
+        posted_size: u64,
+    },
+    /// A kernel flush covers a page context 0 does not map (the firmware's cache
+    /// maintenance by address faults).
+    #[error(
+        "FwCtl[{index}]: kernel flush of 0x{addr:x} ({pages} pages) reaches unmapped 0x{at:x}"
+    )]
+    Unmapped {
+        /// Ring index of the message.
+        index: u32,
+        /// The message's address.
+        addr: u64,
+        /// The message's page count.
+        pages: u16,
+        /// First page that does not translate.
+        at: u64,
+    },
+    /// The firmware has no handoff region to acknowledge flushes in.
+    #[error("FwCtl[{index}]: no handoff region")]
+    NoHandoff {
+        /// Ring index of the message.
+        index: u32,
+    },
+}

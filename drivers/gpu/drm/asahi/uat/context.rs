@@ -25,8 +25,9 @@
 //! ([`Uat::coprocessor_started`]) the kernel context is never torn down: the firmware may
 //! use it until the SoC resets, so a dropped [`Uat`] leaks its tables on purpose.
 //!
-//! Not yet here: the coprocessor-cache flush before unmapping cached firmware mappings (needs
-//! the firmware control channel; the handoff side is [`Handoff::post_flush`]).
+//! The coprocessor-cache flush of firmware-cached kernel memory is driven from
+//! [`crate::gpu::fw_cache`], which needs the firmware control channel; this module only
+//! exposes the handoff side ([`Uat::post_flush`], [`Uat::finish_flush`]).
 
 use core::marker::PhantomData;
 
@@ -217,6 +218,26 @@ impl<P: UatHw> Uat<P> {
     /// Whether the firmware has announced itself in the handoff region.
     pub(crate) fn firmware_ready(&self) -> bool {
         self.handoff.lock().firmware_ready()
+    }
+
+    /// Posts a coprocessor-cache flush of `[addr, addr + size)` in handoff flush slot `slot`
+    /// (see [`Handoff::post_flush`]).
+    ///
+    /// # Errors
+    ///
+    /// [`EINVAL`] for a slot out of range, [`EBUSY`] while the slot has a request in flight.
+    pub(crate) fn post_flush(&self, slot: usize, addr: u64, size: u64) -> Result {
+        self.handoff.lock().post_flush(slot, addr, size)
+    }
+
+    /// Retires the flush request in `slot` once the firmware acknowledged it (see
+    /// [`Handoff::finish_flush`]).
+    ///
+    /// # Errors
+    ///
+    /// [`EINVAL`] for a slot out of range, [`EIO`] when the firmware has not acknowledged it.
+    pub(crate) fn finish_flush(&self, slot: usize) -> Result {
+        self.handoff.lock().finish_flush(slot)
     }
 
     /// Records that the coprocessor is about to be released: from now on nothing the GPU or

@@ -276,6 +276,18 @@ impl HeapAlloc {
 /// Source of heap identities.
 static NEXT_HEAP_ID: Atomic<u32> = Atomic::new(1);
 
+/// Frees parked in a garbage-collected heap, to be flushed from the firmware's cache
+/// together ([`Heap::garbage_batch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GarbageBatch {
+    /// How many of the oldest parked frees the batch holds.
+    count: usize,
+    /// First address of the span covering them.
+    pub(crate) start: u64,
+    /// End (exclusive) of that span.
+    pub(crate) end: u64,
+}
+
 /// A heap: its range, its backing, and its free space.
 pub(crate) struct Heap<B: HeapBacking> {
     spec: HeapSpec,
@@ -479,15 +491,44 @@ impl<B: HeapBacking> Heap<B> {
         Ok(())
     }
 
-    /// Returns parked frees to the free space; call after the firmware's cache was flushed.
+    /// The frees parked so far, as one batch to flush: the span covering them. Frees that
+    /// arrive after this call are not part of it (they may still sit in the cache once the
+    /// batch's flush is done).
+    pub(crate) fn garbage_batch(&self) -> Option<GarbageBatch> {
+        let first = self.garbage.first()?;
+        let (start, end) = self
+            .garbage
+            .iter()
+            .fold((first.0, first.0 + first.1), |(s, e), &(va, size)| {
+                (s.min(va), e.max(va + size))
+            });
+        Some(GarbageBatch {
+            count: self.garbage.len(),
+            start,
+            end,
+        })
+    }
+
+    /// Returns the frees of `batch` to the free space; call once the firmware's cache was
+    /// flushed over the batch's span.
     ///
     /// # Errors
     ///
+    /// [`EINVAL`] for a batch this heap's garbage list does not start with (a driver bug),
     /// [`ENOMEM`]; whatever could not be moved stays parked.
-    pub(crate) fn collect_garbage(&mut self) -> Result {
-        while let Some(&(va, size)) = self.garbage.last() {
+    pub(crate) fn collect_garbage(&mut self, batch: GarbageBatch) -> Result {
+        if batch.count > self.garbage.len() {
+            return Err(EINVAL);
+        }
+        // The batch is the oldest `count` entries; return them newest first so the entries
+        // parked after the batch stay where they are.
+        for i in (0..batch.count).rev() {
+            let (va, size) = self.garbage[i];
+            if va < batch.start || va + size > batch.end {
+                return Err(EINVAL);
+            }
             self.free.reserve(1, GFP_KERNEL)?;
-            self.garbage.pop();
+            let _ = self.garbage.remove(i);
             self.insert_free(va, size);
         }
         Ok(())
@@ -614,12 +655,24 @@ mod tests {
         // Not reused before the flush.
         let b = h.alloc(0x200, 1)?;
         assert!(b.va() != a_va);
-        h.collect_garbage()?;
-        assert_eq!(h.garbage_bytes(), 0);
+        let batch = h.garbage_batch().ok_or(EINVAL)?;
+        assert_eq!((batch.start, batch.end), (a_va, a_va + 0x200));
+        // A free after the batch was taken is not collected with it.
+        let b_va = b.va();
+        h.free(b)?;
+        h.collect_garbage(batch)?;
+        assert_eq!(h.garbage_bytes(), 0x200);
         let c = h.alloc(0x200, 1)?;
         assert_eq!(c.va(), a_va);
-        h.free(b)?;
+        let d = h.alloc(0x200, 1)?;
+        assert!(d.va() != b_va);
+        let batch = h.garbage_batch().ok_or(EINVAL)?;
+        assert_eq!((batch.start, batch.end), (b_va, b_va + 0x200));
+        h.collect_garbage(batch)?;
+        assert_eq!(h.garbage_bytes(), 0);
+        assert_eq!(h.collect_garbage(batch), Err(EINVAL));
         h.free(c)?;
+        h.free(d)?;
         Ok(())
     }
 
