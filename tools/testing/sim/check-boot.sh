@@ -41,6 +41,13 @@ if grep -q 'Kernel command line:.*asahi.live_selftests=1' <<<"$kmsg"; then
 	# The flush test's request reached the firmware through the handoff slot and FwCtl.
 	grep -qE '^fw fwctl flush slot=64 va=0xffffffa[0-9a-f]+ pages=[0-9]+ done read_ptr=1$' "$trace" 2>/dev/null || echo "model trace lacks the firmware completing the cache flush"
 fi
+# debugfs (guest-init prints each file): the firmware's first log line is kept, device
+# control shows Initialize consumed, every heap and the event slots are listed.
+grep -q '^guest-init: debugfs fw_log: 0 info GPU firmware initialised' "$log" || echo "debugfs fw_log lacks the firmware's first line"
+grep -qE '^guest-init: debugfs channels: DevCtrl +1 +1 +0 +256\b' "$log" || echo "debugfs channels does not show Initialize consumed on DevCtrl"
+[ "$(grep -cE '^guest-init: debugfs channels: [A-Za-z0-9_.]+ +[0-9]+ +[0-9]+ +[0-9]+ +(256|512)\b' "$log")" = 23 ] || echo "debugfs channels does not list the 23 rings"
+grep -qE '^guest-init: debugfs heaps: Kernel Private +0x[0-9a-f]+-0x[0-9a-f]+ +[1-9][0-9]* ' "$log" || echo "debugfs heaps shows no backed private heap"
+grep -q '^guest-init: debugfs events: held 0 of 128\b' "$log" || echo "debugfs events does not show the 128 slots"
 # The GPU firmware's init (agx-model src/fw/): INIT read InitData and everything it points
 # to, every channel was initialised, Initialize was consumed from DevCtrl, and the driver saw
 # read_ptr reach it.

@@ -37,6 +37,12 @@ if [ -d /sys/bus/platform/drivers/asahi ]; then
 	fi
 fi
 ls /dev/dri 2>/dev/null | sed 's/^/guest-init: \/dev\/dri\//'
+# The driver's debugfs files, each line prefixed with its file name.
+if mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null && [ -d /sys/kernel/debug/asahi ]; then
+	for f in fw_log channels events heaps; do
+		sed "s/^/guest-init: debugfs $f: /" "/sys/kernel/debug/asahi/$f"
+	done
+fi
 echo "guest-init: done"
 echo o >/proc/sysrq-trigger
 sleep 10

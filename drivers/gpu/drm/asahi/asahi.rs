@@ -19,6 +19,7 @@
 // them meanwhile.
 #[allow(dead_code)]
 mod channel;
+mod debugfs;
 mod driver;
 mod dt;
 // Slots are allocated by job submission; KUnit exercises them meanwhile.

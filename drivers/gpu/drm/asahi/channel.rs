@@ -48,6 +48,7 @@ use crate::{
 
 use self::ring::{
     RingLayout,
+    RingSeen,
     RxRing,
     TxRing,
     FWCTL_STATE_READ,
@@ -257,6 +258,52 @@ impl<B: HeapBacking> Channels<B> {
         let st = rp.stats_mut();
         st.set_state(self.stats.state().va());
         st.set_ring(self.stats.entries().va());
+    }
+
+    /// Has every ring record its indexes into the [`RingSeen`] that `seen` returns for its
+    /// name (m1n1's names: `TA_n`, `3D_n`, `CL_n` for the pipes of priority n).
+    ///
+    /// # Errors
+    ///
+    /// Those of `seen`.
+    pub(crate) fn watch(
+        &mut self,
+        mut seen: impl FnMut(&'static str) -> Result<Arc<RingSeen>>,
+    ) -> Result {
+        const PIPES: [[&str; 3]; PIPE_PRIORITIES] = [
+            ["TA_0", "3D_0", "CL_0"],
+            ["TA_1", "3D_1", "CL_1"],
+            ["TA_2", "3D_2", "CL_2"],
+            ["TA_3", "3D_3", "CL_3"],
+        ];
+        const LOG: [&str; FW_LOG_SUBRINGS] = [
+            "FWLog.debug",
+            "FWLog.info",
+            "FWLog.notice",
+            "FWLog.warn",
+            "FWLog.error",
+            "FWLog.crit",
+        ];
+        for (rings, names) in self.pipes.iter_mut().zip(PIPES) {
+            for (ring, name) in rings.iter_mut().zip(names) {
+                ring.watch(seen(name)?);
+            }
+        }
+        self.device_control.watch(seen("DevCtrl")?);
+        if let Some(c) = self.fw_ctl.as_mut() {
+            c.ring.watch(seen("FWCtl")?);
+        }
+        if let Some(e) = self.event.as_mut() {
+            e.ring.watch(seen("Event")?);
+        }
+        if let Some(l) = self.fw_log.as_mut() {
+            for (ring, name) in l.rings.iter_mut().zip(LOG) {
+                ring.watch(seen(name)?);
+            }
+        }
+        self.ktrace.watch(seen("KTrace")?);
+        self.stats.watch(seen("Stats")?);
+        Ok(())
     }
 
     /// Writes where the firmware-control ring is into FwStatus.

@@ -132,7 +132,7 @@ pub(crate) struct AsahiPlatformDriver;
 /// State of a bound GPU, held for as long as the device is bound.
 pub(crate) struct AsahiData<'bound> {
     /// The GPU, its firmware running.
-    _gpu: GpuManager<'bound>,
+    _gpu: KBox<GpuManager<'bound>>,
 }
 
 /// [`GpuNode`] over a real device-tree node.

@@ -23,6 +23,10 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         Arc,
         Mutex, //
     },
@@ -89,6 +93,41 @@ struct Slots {
     cursor: usize,
 }
 
+/// Which slots are held and how many were ever taken, kept for debugfs, which cannot reach
+/// the manager.
+pub(crate) struct EventUsage {
+    /// Bit `n % 32` of word `n / 32` set while slot `n` is held.
+    held: [Atomic<u32>; FIRING_WORDS],
+    /// Slots handed out since boot.
+    taken: Atomic<u64>,
+}
+
+impl EventUsage {
+    fn new() -> Self {
+        Self {
+            held: [const { Atomic::new(0) }; FIRING_WORDS],
+            taken: Atomic::new(0),
+        }
+    }
+
+    fn set(&self, index: usize, held: bool) {
+        let Some(word) = self.held.get(index / 32) else {
+            return;
+        };
+        let bit = 1u32 << (index % 32);
+        let old = word.load(Relaxed);
+        word.store(if held { old | bit } else { old & !bit }, Relaxed);
+    }
+
+    /// The held-slot bitmap (as an event Flag's firing words) and the slots taken so far.
+    pub(crate) fn get(&self) -> ([u32; FIRING_WORDS], u64) {
+        (
+            core::array::from_fn(|i| self.held[i].load(Relaxed)),
+            self.taken.load(Relaxed),
+        )
+    }
+}
+
 /// The 128 slots and their stamps.
 #[pin_data]
 pub(crate) struct EventManager<B: HeapBacking> {
@@ -98,6 +137,8 @@ pub(crate) struct EventManager<B: HeapBacking> {
     fw_stamps: GpuArray<u32, B>,
     #[pin]
     slots: Mutex<Slots>,
+    /// What debugfs shows (written under `slots`' lock).
+    usage: Arc<EventUsage>,
 }
 
 impl<B: HeapBacking> EventManager<B> {
@@ -114,11 +155,13 @@ impl<B: HeapBacking> EventManager<B> {
             issued: EventValue::ZERO,
         };
         let slot = KVec::from_elem(free, NUM_EVENTS, GFP_KERNEL)?;
+        let usage = Arc::new(EventUsage::new(), GFP_KERNEL)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 stamps,
                 fw_stamps,
                 slots <- new_mutex!(Slots { slot, cursor: 0 }),
+                usage,
             }? Error),
             GFP_KERNEL,
         )
@@ -132,6 +175,11 @@ impl<B: HeapBacking> EventManager<B> {
     /// GPU address of the firmware-stamp array.
     pub(crate) fn fw_stamps_va(&self) -> u64 {
         self.fw_stamps.va()
+    }
+
+    /// What debugfs shows of the slots.
+    pub(crate) fn usage(&self) -> Arc<EventUsage> {
+        self.usage.clone()
     }
 
     /// How many slots are held.
@@ -159,6 +207,10 @@ impl<B: HeapBacking> EventManager<B> {
         let slot = slots.slot.get_mut(index).ok_or(EINVAL)?;
         slot.owner = Some(owner);
         slots.cursor = (index + 1) % NUM_EVENTS;
+        self.usage.set(index, true);
+        self.usage
+            .taken
+            .store(self.usage.taken.load(Relaxed) + 1, Relaxed);
         Ok(EventSlot {
             manager: self.clone(),
             index,
@@ -211,6 +263,7 @@ impl<B: HeapBacking> EventManager<B> {
         if let Some(slot) = slots.slot.get_mut(index) {
             if slot.owner == Some(owner) {
                 slot.owner = None;
+                self.usage.set(index, false);
             }
         }
     }

@@ -28,6 +28,11 @@ use kernel::{
 };
 
 use crate::{
+    debugfs::{
+        self,
+        GpuDebug,
+        GpuDebugFs, //
+    },
     dt::Regions,
     event::EventManager,
     fw::version::FwAbi,
@@ -77,12 +82,15 @@ pub(crate) type KernelHeapBacking<'a> = KernelBacking<MachineUat<RootTable<'a>, 
 
 /// A GPU whose coprocessor runs, with the state every later request goes through.
 pub(crate) struct GpuManager<'bound> {
+    /// debugfs files (removed first: they only read recorded views, but go before what
+    /// records them).
+    _debugfs: Pin<KBox<GpuDebugFs>>,
     /// The running firmware (dropped first: RTKit lets go of its buffers).
     firmware: Firmware<'bound>,
     /// Coprocessor-cache flushes (the firmware-control ring).
     fw_cache: Pin<KBox<FwCache<'bound>>>,
     /// Channels and InitData, which the firmware uses for as long as it runs.
-    _fw_state: Prepared<KernelHeapBacking<'bound>>,
+    _fw_state: KBox<Prepared<KernelHeapBacking<'bound>>>,
     /// Event slots and stamps.
     _events: Arc<EventManager<KernelHeapBacking<'bound>>>,
     /// The kernel heaps every firmware object lives in.
@@ -117,7 +125,7 @@ impl<'bound> GpuManager<'bound> {
         regions: &Regions,
         asc: IoMem<'bound, ASC_CTL_SIZE>,
         sgx: IoMem<'bound, SGX_SIZE>,
-    ) -> Result<Self> {
+    ) -> Result<KBox<Self>> {
         boot::check_not_started(dev, &asc)?;
         let handoff = Handoff::init(
             RegionMem::new(regions.handoff.map_wb(dev)?, handoff::SIZE)?,
@@ -150,6 +158,7 @@ impl<'bound> GpuManager<'bound> {
             init::prepare(abi, &heaps, &events, &cal, hw.uat_oas)
                 .inspect_err(|e| dev_err!(dev, "cannot build the firmware's InitData: {:?}\n", e))?
         };
+        let debug = GpuDebug::watch(&mut fw_state.channels, &heaps, &events)?;
         let fw_log = fw_state.channels.fw_log.take().ok_or(EINVAL)?;
         let event_ring = fw_state.channels.event.take().ok_or(EINVAL)?;
         let fw_cache = KBox::pin_init(
@@ -168,19 +177,25 @@ impl<'bound> GpuManager<'bound> {
             crate::channel::CHANNEL_COUNT,
             fw_state.initdata.objects().len()
         );
-        Ok(Self {
-            firmware,
-            fw_cache,
-            _fw_state: fw_state,
-            _events: events,
-            heaps,
-            health,
-            uat,
-            _asc: asc,
-            _sgx: sgx,
-            hw,
-            abi,
-        })
+        let debugfs = KBox::pin_init(debugfs::create(debug), GFP_KERNEL)?;
+        // On the heap: probe runs deep in the driver core on a kernel stack of 16 KiB.
+        Ok(KBox::new(
+            Self {
+                _debugfs: debugfs,
+                firmware,
+                fw_cache,
+                _fw_state: fw_state,
+                _events: events,
+                heaps,
+                health,
+                uat,
+                _asc: asc,
+                _sgx: sgx,
+                hw,
+                abi,
+            },
+            GFP_KERNEL,
+        )?)
     }
 
     /// The GPU MMU (kernel context and user VMs).

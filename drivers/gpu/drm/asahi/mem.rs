@@ -56,6 +56,19 @@ impl<B: HeapBacking> KernelHeaps<B> {
     }
 }
 
+impl<B: HeapBacking> KernelHeaps<B> {
+    /// Every heap, in the order of the fields.
+    pub(crate) fn all(&self) -> [&SharedHeap<B>; 5] {
+        [
+            &self.private,
+            &self.gpu_ro,
+            &self.shared,
+            &self.ro_shared,
+            &self.gpu_shared,
+        ]
+    }
+}
+
 /// Whether a pointer of class `class` may target `va`: the heap ranges each class of
 /// firmware pointer lands in (private objects are firmware-cached; shared ones uncached;
 /// GPU-read-only ones in either read-only heap).

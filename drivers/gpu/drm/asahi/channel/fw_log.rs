@@ -12,7 +12,17 @@
 
 use core::mem::size_of;
 
-use kernel::{device::Device, prelude::*, str::BStr, transmute::AsBytes};
+use kernel::{
+    device::Device,
+    fmt, new_spinlock,
+    prelude::*,
+    str::BStr,
+    sync::{
+        Arc,
+        SpinLock, //
+    },
+    transmute::AsBytes,
+};
 
 use crate::{
     fw::abi::{
@@ -36,6 +46,81 @@ const DRAIN_LIMIT: usize = RING_ENTRIES as usize;
 
 type DrainFn<B> = fn(&mut FwLog<B>, &Device) -> Result<usize>;
 
+/// Lines the tail keeps.
+pub(crate) const TAIL_LINES: usize = 64;
+/// Bytes of a line the tail keeps (longer lines are cut).
+const TAIL_LINE_BYTES: usize = 120;
+/// Level names, by sub-ring.
+const LEVELS: [&str; FW_LOG_SUBRINGS] = ["debug", "info", "notice", "warn", "error", "crit"];
+
+#[derive(Clone, Copy, Zeroable)]
+struct TailLine {
+    seq: u64,
+    level: u8,
+    len: u8,
+    text: [u8; TAIL_LINE_BYTES],
+}
+
+#[derive(Zeroable)]
+struct TailBuf {
+    lines: [TailLine; TAIL_LINES],
+    /// Lines forwarded since boot; the next goes to `lines[next % TAIL_LINES]`.
+    next: u64,
+}
+
+/// The last [`TAIL_LINES`] firmware log lines, for debugfs (the kernel log may have dropped
+/// or rate-limited them, and debug-level lines are not printed by default).
+#[pin_data]
+pub(crate) struct LogTail {
+    #[pin]
+    buf: SpinLock<KBox<TailBuf>>,
+}
+
+impl LogTail {
+    /// An empty tail.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        // Built in place: the lines are too large for the stack.
+        let buf = KBox::init(pin_init::init_zeroed::<TailBuf>(), GFP_KERNEL)?;
+        Arc::pin_init(
+            pin_init!(Self {
+                buf <- new_spinlock!(buf),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn push(&self, level: usize, line: &[u8]) {
+        let mut b = self.buf.lock();
+        let seq = b.next;
+        let len = line.len().min(TAIL_LINE_BYTES);
+        let slot = &mut b.lines[(seq % TAIL_LINES as u64) as usize];
+        slot.seq = seq;
+        slot.level = level as u8;
+        slot.len = len as u8;
+        slot.text[..len].copy_from_slice(&line[..len]);
+        b.next = seq + 1;
+    }
+
+    /// Writes the kept lines, oldest first, as `<seq> <level> <text>`.
+    pub(crate) fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.buf.lock();
+        let first = b.next.saturating_sub(TAIL_LINES as u64);
+        for seq in first..b.next {
+            let l = &b.lines[(seq % TAIL_LINES as u64) as usize];
+            let level = LEVELS.get(usize::from(l.level)).copied().unwrap_or("?");
+            write!(f, "{} {} ", l.seq, level)?;
+            for chunk in l.text[..usize::from(l.len)].utf8_chunks() {
+                f.write_str(chunk.valid())?;
+                if !chunk.invalid().is_empty() {
+                    f.write_str("?")?;
+                }
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
 /// The driver's end of the firmware log.
 pub(crate) struct FwLog<B: HeapBacking> {
     /// Sub-rings by level: debug, info, notice, warn, error, critical.
@@ -43,6 +128,8 @@ pub(crate) struct FwLog<B: HeapBacking> {
     /// The text array.
     pub(crate) payload: GpuMem<B>,
     drain: DrainFn<B>,
+    /// Where forwarded lines are kept for debugfs.
+    tail: Option<Arc<LogTail>>,
 }
 
 impl<B: HeapBacking> FwLog<B> {
@@ -52,7 +139,13 @@ impl<B: HeapBacking> FwLog<B> {
             rings,
             payload,
             drain: drain_abi::<A, B>,
+            tail: None,
         }
+    }
+
+    /// Keeps every forwarded line in `tail` from now on.
+    pub(crate) fn watch(&mut self, tail: Arc<LogTail>) {
+        self.tail = Some(tail);
     }
 
     /// Prints every new entry to the kernel log with its level; returns how many.
@@ -103,7 +196,11 @@ fn drain_abi<A: abi::FwAbi, B: HeapBacking>(log: &mut FwLog<B>, dev: &Device) ->
                 let at = (level * RING_ENTRIES as usize + index as usize)
                     * size_of::<A::RawFwLogPayloadMsg>();
                 log.payload.read_bytes(at, payload.as_bytes_mut())?;
-                print(dev, level, text(payload.msg()));
+                let line = text(payload.msg());
+                print(dev, level, line);
+                if let Some(tail) = &log.tail {
+                    tail.push(level, line);
+                }
                 printed += 1;
             }
             ring.advance()?;

@@ -20,9 +20,51 @@
 //! instead of being followed. A full ring fails with [`EBUSY`] (the caller decides whether
 //! to wait) and a message of the wrong size with [`EINVAL`]; nothing spins here.
 
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc, //
+    },
+};
 
 use crate::uat::tlb::publish_barrier;
+
+/// A ring's indexes as the driver last saw them (read, write), kept for debugfs, which
+/// cannot reach the ring itself.
+pub(crate) struct RingSeen {
+    read: Atomic<u32>,
+    write: Atomic<u32>,
+    entries: Atomic<u32>,
+}
+
+impl RingSeen {
+    /// Nothing seen yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            read: Atomic::new(0),
+            write: Atomic::new(0),
+            entries: Atomic::new(0),
+        }
+    }
+
+    fn record(&self, read: u32, write: u32) {
+        self.read.store(read, Relaxed);
+        self.write.store(write, Relaxed);
+    }
+
+    /// `(read, write, entries)`.
+    pub(crate) fn get(&self) -> (u32, u32, u32) {
+        (
+            self.read.load(Relaxed),
+            self.write.load(Relaxed),
+            self.entries.load(Relaxed),
+        )
+    }
+}
 
 /// Memory a ring lives in: the firmware may access it at any time, so every access is a
 /// single volatile one (`u32`) or a volatile copy.
@@ -154,6 +196,8 @@ pub(crate) struct TxRing<S: RingMem, E: RingMem> {
     wptr: u32,
     /// Messages the firmware had not consumed at the last look.
     pending: u32,
+    /// Where the indexes are recorded for debugfs.
+    seen: Option<Arc<RingSeen>>,
 }
 
 impl<S: RingMem, E: RingMem> TxRing<S, E> {
@@ -174,7 +218,18 @@ impl<S: RingMem, E: RingMem> TxRing<S, E> {
             layout,
             wptr: 0,
             pending: 0,
+            seen: None,
         })
+    }
+
+    /// Records the ring's indexes in `seen` from now on.
+    pub(crate) fn watch(&mut self, seen: Arc<RingSeen>) {
+        seen.entries.store(self.layout.count, Relaxed);
+        seen.record(
+            (self.wptr + self.layout.count - self.pending) % self.layout.count,
+            self.wptr,
+        );
+        self.seen = Some(seen);
     }
 
     /// The ring's layout.
@@ -219,6 +274,9 @@ impl<S: RingMem, E: RingMem> TxRing<S, E> {
             return Err(EIO);
         }
         self.pending = pending;
+        if let Some(seen) = &self.seen {
+            seen.record(rp, self.wptr);
+        }
         Ok(rp)
     }
 
@@ -259,6 +317,9 @@ impl<S: RingMem, E: RingMem> TxRing<S, E> {
             .store_u32(self.layout.state_base + self.layout.write_off, next)?;
         self.wptr = next;
         self.pending += 1;
+        if let Some(seen) = &self.seen {
+            seen.record(rp, next);
+        }
         Ok(TxToken(next))
     }
 
@@ -282,6 +343,8 @@ pub(crate) struct RxRing<S: RingMem, E: RingMem> {
     layout: RingLayout,
     /// Our read index.
     rptr: u32,
+    /// Where the indexes are recorded for debugfs.
+    seen: Option<Arc<RingSeen>>,
 }
 
 impl<S: RingMem, E: RingMem> RxRing<S, E> {
@@ -301,7 +364,15 @@ impl<S: RingMem, E: RingMem> RxRing<S, E> {
             entries,
             layout,
             rptr: 0,
+            seen: None,
         })
+    }
+
+    /// Records the ring's indexes in `seen` from now on.
+    pub(crate) fn watch(&mut self, seen: Arc<RingSeen>) {
+        seen.entries.store(self.layout.count, Relaxed);
+        seen.record(self.rptr, self.rptr);
+        self.seen = Some(seen);
     }
 
     /// The ring's layout.
@@ -340,6 +411,9 @@ impl<S: RingMem, E: RingMem> RxRing<S, E> {
             );
             return Err(EIO);
         }
+        if let Some(seen) = &self.seen {
+            seen.record(self.rptr, wp);
+        }
         if wp == self.rptr {
             return Ok(false);
         }
@@ -356,6 +430,9 @@ impl<S: RingMem, E: RingMem> RxRing<S, E> {
     /// Those of the memory.
     pub(crate) fn advance(&mut self) -> Result {
         self.rptr = self.layout.next(self.rptr);
+        if let Some(seen) = &self.seen {
+            seen.read.store(self.rptr, Relaxed);
+        }
         self.state
             .store_u32(self.layout.state_base + self.layout.read_off, self.rptr)
     }

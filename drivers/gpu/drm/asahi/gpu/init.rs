@@ -85,17 +85,21 @@ fn prepare_abi<A: abi::FwAbi, B: HeapBacking>(
     events: &Arc<EventManager<B>>,
     cal: &Calibration<'_>,
     oas: u32,
-) -> Result<Prepared<B>> {
+) -> Result<KBox<Prepared<B>>> {
     let mut channels = Channels::new::<A>(heaps, events)?;
     let initdata = initdata::build::<A, B>(heaps, &channels, cal, oas)?;
     let mut msg: A::DeviceControlMsg = pin_init::zeroed();
     msg.set_tag(A::DEVICE_CONTROL_TAG_INITIALIZE);
     let init_token = channels.device_control.push(msg.as_bytes())?;
-    Ok(Prepared {
-        channels,
-        initdata,
-        init_token,
-    })
+    // On the heap: probe runs deep in the driver core on a kernel stack of 16 KiB.
+    Ok(KBox::new(
+        Prepared {
+            channels,
+            initdata,
+            init_token,
+        },
+        GFP_KERNEL,
+    )?)
 }
 
 /// Builds what the firmware of ABI `abi` is given at INIT: the one place the ABI picks
@@ -110,7 +114,7 @@ pub(crate) fn prepare<B: HeapBacking>(
     events: &Arc<EventManager<B>>,
     cal: &Calibration<'_>,
     oas: u32,
-) -> Result<Prepared<B>> {
+) -> Result<KBox<Prepared<B>>> {
     match abi {
         FwAbi::G13V12_3 => prepare_abi::<abi::G13V12_3, B>(heaps, events, cal, oas),
         FwAbi::G14V12_4 => prepare_abi::<abi::G14V12_4, B>(heaps, events, cal, oas),

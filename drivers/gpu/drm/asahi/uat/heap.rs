@@ -288,6 +288,34 @@ pub(crate) struct GarbageBatch {
     pub(crate) end: u64,
 }
 
+/// A heap's usage as of its last change, kept for debugfs, which cannot reach the heap.
+pub(crate) struct HeapUsage {
+    backed: Atomic<u64>,
+    free: Atomic<u64>,
+    parked: Atomic<u64>,
+}
+
+impl HeapUsage {
+    /// Nothing recorded yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            backed: Atomic::new(0),
+            free: Atomic::new(0),
+            parked: Atomic::new(0),
+        }
+    }
+
+    /// `(backed, free, parked)` bytes: backed = the part of the range with memory behind it,
+    /// free = unallocated inside it, parked = freed and waiting for a firmware cache flush.
+    pub(crate) fn get(&self) -> (u64, u64, u64) {
+        (
+            self.backed.load(Relaxed),
+            self.free.load(Relaxed),
+            self.parked.load(Relaxed),
+        )
+    }
+}
+
 /// A heap: its range, its backing, and its free space.
 pub(crate) struct Heap<B: HeapBacking> {
     spec: HeapSpec,
@@ -300,6 +328,8 @@ pub(crate) struct Heap<B: HeapBacking> {
     free: KVec<(u64, u64)>,
     /// Freed ranges waiting for a firmware cache flush.
     garbage: KVec<(u64, u64)>,
+    /// Where usage is recorded for debugfs.
+    usage: Option<Arc<HeapUsage>>,
 }
 
 const fn align_up(v: u64, a: u64) -> Option<u64> {
@@ -332,7 +362,22 @@ impl<B: HeapBacking> Heap<B> {
             backed_end: spec.start,
             free: KVec::new(),
             garbage: KVec::new(),
+            usage: None,
         })
+    }
+
+    /// Records the heap's usage in `usage` from now on.
+    pub(crate) fn watch(&mut self, usage: Arc<HeapUsage>) {
+        self.usage = Some(usage);
+        self.record_usage();
+    }
+
+    fn record_usage(&self) {
+        if let Some(u) = &self.usage {
+            u.backed.store(self.backed(), Relaxed);
+            u.free.store(self.free_bytes(), Relaxed);
+            u.parked.store(self.garbage_bytes(), Relaxed);
+        }
     }
 
     /// The heap's description.
@@ -359,6 +404,12 @@ impl<B: HeapBacking> Heap<B> {
     /// when the heap's range is exhausted, [`ENOMEM`] when backing or bookkeeping memory
     /// cannot be allocated (the heap is unchanged then).
     pub(crate) fn alloc(&mut self, size: u64, align: u64) -> Result<HeapAlloc> {
+        let a = self.alloc_range(size, align);
+        self.record_usage();
+        a
+    }
+
+    fn alloc_range(&mut self, size: u64, align: u64) -> Result<HeapAlloc> {
         if size == 0 || !align.is_power_of_two() {
             return Err(EINVAL);
         }
@@ -473,6 +524,12 @@ impl<B: HeapBacking> Heap<B> {
     /// [`ENOMEM`] when the bookkeeping entry cannot be allocated (the range then stays
     /// allocated: leaked, never reused while possibly cached).
     pub(crate) fn free(&mut self, a: HeapAlloc) -> Result {
+        let r = self.free_range(a);
+        self.record_usage();
+        r
+    }
+
+    fn free_range(&mut self, a: HeapAlloc) -> Result {
         if a.heap != self.id {
             pr_err!(
                 "{}: refusing to free {:#x}+{:#x} of another heap\n",
@@ -517,6 +574,12 @@ impl<B: HeapBacking> Heap<B> {
     /// [`EINVAL`] for a batch this heap's garbage list does not start with (a driver bug),
     /// [`ENOMEM`]; whatever could not be moved stays parked.
     pub(crate) fn collect_garbage(&mut self, batch: GarbageBatch) -> Result {
+        let r = self.collect_batch(batch);
+        self.record_usage();
+        r
+    }
+
+    fn collect_batch(&mut self, batch: GarbageBatch) -> Result {
         if batch.count > self.garbage.len() {
             return Err(EINVAL);
         }
