@@ -13,6 +13,8 @@ echo "== model ($dir/trace.log)"
 if [ -f "$dir/trace.log" ]; then
 	echo "  $(grep -c '^mmio' "$dir/trace.log") MMIO accesses, $(grep -c '^mbox' "$dir/trace.log") mailbox messages, $(grep -c '^irq' "$dir/trace.log") interrupts, $(grep -c '^tlbi' "$dir/trace.log") TLB invalidations"
 	grep -aE '^(rtkit|mbox|violation)' "$dir/trace.log" | head -n 40 | sed 's/^/  /'
+	# The GPU firmware: InitData read, the channels it initialised, readiness, flushes.
+	grep -aE '^(fw |fault )' "$dir/trace.log" | grep -v 'latched$' | head -n 40 | sed 's/^/  /'
 fi
 grep -aE 'violation|error' "$dir/model.log" | sed 's/^/  model: /'
 # A report, not a check: finding nothing to complain about is not a failure.
