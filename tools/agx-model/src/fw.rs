@@ -30,6 +30,7 @@ pub mod gpumem;
 pub mod heaps;
 pub mod initdata;
 pub mod model_abi;
+pub mod stats;
 pub mod violation;
 
 #[cfg(test)]

@@ -46,6 +46,9 @@ fi
 grep -q '^guest-init: debugfs fw_log: 0 info GPU firmware initialised' "$log" || echo "debugfs fw_log lacks the firmware's first line"
 grep -qE '^guest-init: debugfs channels: DevCtrl +1 +1 +0 +256\b' "$log" || echo "debugfs channels does not show Initialize consumed on DevCtrl"
 [ "$(grep -cE '^guest-init: debugfs channels: [A-Za-z0-9_.]+ +[0-9]+ +[0-9]+ +[0-9]+ +(256|512)\b' "$log")" = 23 ] || echo "debugfs channels does not list the 23 rings"
+# The firmware's power-on report was drained (the driver's read index caught up).
+grep -q '^fw stats index=0 tag=PowerOn off_time=' "$trace" 2>/dev/null || echo "model trace lacks the firmware's power-on report"
+grep -qE '^guest-init: debugfs channels: Stats +1 +1 +0 +256\b' "$log" || echo "debugfs channels does not show the power-on report drained from Stats"
 grep -qE '^guest-init: debugfs heaps: Kernel Private +0x[0-9a-f]+-0x[0-9a-f]+ +[1-9][0-9]* ' "$log" || echo "debugfs heaps shows no backed private heap"
 grep -q '^guest-init: debugfs events: held 0 of 128\b' "$log" || echo "debugfs events does not show the 128 slots"
 # The GPU firmware's init (agx-model src/fw/): INIT read InitData and everything it points

@@ -16,6 +16,7 @@ pub(crate) mod event;
 pub(crate) mod fw_ctl;
 pub(crate) mod fw_log;
 pub(crate) mod ring;
+pub(crate) mod stats;
 
 use core::mem::size_of;
 
@@ -57,7 +58,8 @@ use self::ring::{
 use self::{
     event::EventChannel,
     fw_ctl::FwCtlChannel,
-    fw_log::FwLog, //
+    fw_log::FwLog,
+    stats::StatsChannel, //
 };
 
 /// Entries in every ring but KTrace.
@@ -94,8 +96,8 @@ pub(crate) struct Channels<B: HeapBacking> {
     pub(crate) fw_log: Option<FwLog<B>>,
     /// Kernel trace.
     pub(crate) ktrace: Rx<B>,
-    /// Statistics.
-    pub(crate) stats: Rx<B>,
+    /// Statistics; taken by whoever drains it (the RTKit callbacks).
+    pub(crate) stats: Option<StatsChannel<B>>,
 }
 
 fn tx<B: HeapBacking>(
@@ -221,7 +223,7 @@ impl<B: HeapBacking> Channels<B> {
             event: Some(EventChannel::new::<A>(event, events.clone())),
             fw_log: Some(FwLog::new::<A>(fw_log, fw_log_payload)),
             ktrace,
-            stats,
+            stats: Some(StatsChannel::new::<A>(stats)),
         })
     }
 
@@ -255,9 +257,11 @@ impl<B: HeapBacking> Channels<B> {
         let kt = rp.ktrace_mut();
         kt.set_state(self.ktrace.state().va());
         kt.set_ring(self.ktrace.entries().va());
-        let st = rp.stats_mut();
-        st.set_state(self.stats.state().va());
-        st.set_ring(self.stats.entries().va());
+        if let Some(stats) = &self.stats {
+            let st = rp.stats_mut();
+            st.set_state(stats.ring.state().va());
+            st.set_ring(stats.ring.entries().va());
+        }
     }
 
     /// Has every ring record its indexes into the [`RingSeen`] that `seen` returns for its
@@ -302,7 +306,9 @@ impl<B: HeapBacking> Channels<B> {
             }
         }
         self.ktrace.watch(seen("KTrace")?);
-        self.stats.watch(seen("Stats")?);
+        if let Some(s) = self.stats.as_mut() {
+            s.ring.watch(seen("Stats")?);
+        }
         Ok(())
     }
 

@@ -166,7 +166,8 @@ impl<'bound> GpuManager<'bound> {
             GFP_KERNEL,
         )?;
         let health = Arc::new(FwHealth::new(), GFP_KERNEL)?;
-        let rtkit = boot::new_rtkit(dev, &uat, fw_log, event_ring, health.clone())?;
+        let stats = fw_state.channels.stats.take().ok_or(EINVAL)?;
+        let rtkit = boot::new_rtkit(dev, &uat, fw_log, event_ring, stats, health.clone())?;
         let t0 = boot::start_coprocessor(dev, &asc, &uat)?;
         let firmware = boot::boot_rtkit(dev, rtkit, health.clone(), t0)?;
         let took = init::start(dev, &firmware, &mut fw_state, t0)?;

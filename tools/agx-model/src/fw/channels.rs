@@ -266,4 +266,18 @@ impl Channel {
     pub fn entry_va(&self, sub: u32, idx: u32) -> u64 {
         self.ring + u64::from(sub * self.entries + idx) * self.msg_size
     }
+
+    /// Firmware-produced rings: writes `entry` (`what`, for a fault) at the firmware's
+    /// position and publishes it. Returns the entry's index, or `None` when the ring is full
+    /// (the host's read index is one past ours), in which case nothing is written.
+    pub fn post(&mut self, bus: &mut dyn FwBus, entry: &[u8], what: &str) -> Checked<Option<u32>> {
+        let index = self.pos[0];
+        let next = (index + 1) % self.entries;
+        if self.host_ptr(bus, 0)? == next {
+            return Ok(None);
+        }
+        gpumem::write(bus, self.entry_va(0, index), entry, what)?;
+        self.publish(bus, 0, next)?;
+        Ok(Some(index))
+    }
 }

@@ -10,7 +10,7 @@ use zerocopy::{FromZeros, IntoBytes};
 
 use super::channels::Channel;
 use super::generated::abi::{EventFlagFields, FwAbi};
-use super::gpumem::{self, FwBus};
+use super::gpumem::FwBus;
 use crate::strict::Checked;
 
 /// Posts a `Flag` with `firing`; returns false (and traces it) when the ring is full, as the
@@ -20,17 +20,13 @@ pub fn post_flag<A: FwAbi>(
     ch: &mut Channel,
     firing: [u32; 4],
 ) -> Checked<bool> {
-    let index = ch.pos[0];
-    let next = (index + 1) % ch.entries;
-    if ch.host_ptr(bus, 0)? == next {
-        bus.fw_trace("fw event ring full, Flag dropped".into());
-        return Ok(false);
-    }
     let mut m = A::EventFlag::new_zeroed();
     m.set_tag(A::EVENT_TAG_FLAG);
     *m.firing_mut() = firing;
-    gpumem::write(bus, ch.entry_va(0, index), m.as_bytes(), "Event entry")?;
-    ch.publish(bus, 0, next)?;
+    let Some(index) = ch.post(bus, m.as_bytes(), "Event entry")? else {
+        bus.fw_trace("fw event ring full, Flag dropped".into());
+        return Ok(false);
+    };
     bus.fw_trace(format!(
         "fw event index={index} tag=Flag firing=[0x{:x}, 0x{:x}, 0x{:x}, 0x{:x}]",
         firing[0], firing[1], firing[2], firing[3]

@@ -30,6 +30,7 @@ use super::generated::abi;
 use super::gpumem::FwBus;
 use super::initdata;
 use super::model_abi::ModelAbi;
+use super::stats;
 use crate::fault::{Fault, INITDATA_PANIC_REASON, PANIC_TASK};
 use crate::rtkit::{EP_GPU_FW, EP_GPU_KICK};
 use crate::strict::Checked;
@@ -171,6 +172,10 @@ impl<A: ModelAbi> Firmware<A> {
             let first = m.tag == A::DEVICE_CONTROL_TAG_INITIALIZE && !self.initialized;
             if first {
                 self.initialized = true;
+                // The power-on report goes out with the first log line's doorbell.
+                let st = self.channel(Kind::Stats);
+                let off = bus.fw_now_us() * 24;
+                stats::post_power_on::<A>(bus, &mut self.channels[st], off)?;
                 self.log(bus, A::FW_LOG_LEVEL_INFO, READY_LOG_LINE)?;
             }
             devctrl::retire(bus, &mut self.channels[dc], m)?;

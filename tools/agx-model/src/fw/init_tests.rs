@@ -378,6 +378,11 @@ fn good_tree_is_ready<A: ModelAbi>(soc: Soc, pointers: usize) {
     assert!(text.contains("fw channel KTrace state="));
     assert!(text.contains("entries=512 initialised"));
     assert!(text.contains("fw devctrl consumed tag=Initialize read_ptr=1\n"));
+    // The power-on report is posted before the log line that rings the host.
+    let stats_at = text
+        .find("fw stats index=0 tag=PowerOn off_time=")
+        .expect("PowerOn posted");
+    assert!(stats_at < text.find("fw devctrl consumed").unwrap());
     assert!(text.ends_with(&format!(
         "fw ready: 18 channels, initdata checked: 31 fields, {pointers} pointers\n"
     )));

@@ -45,7 +45,8 @@ use kernel::{
 use crate::{
     channel::{
         event::EventChannel,
-        fw_log::FwLog, //
+        fw_log::FwLog,
+        stats::StatsChannel, //
     },
     gpu::{
         crash::{
@@ -108,6 +109,9 @@ pub(crate) struct FwShared<'a> {
     /// The event ring, drained on every host doorbell.
     #[pin]
     events: Mutex<EventChannel<KernelHeapBacking<'a>>>,
+    /// The statistics ring, drained on every host doorbell.
+    #[pin]
+    stats: Mutex<StatsChannel<KernelHeapBacking<'a>>>,
     /// Whether the firmware crashed.
     health: Arc<FwHealth>,
 }
@@ -214,12 +218,15 @@ impl<'a> rtkit::Operations for FwOps<'a> {
 
     fn recv_message(data: Pin<&FwShared<'a>>, endpoint: u8, message: u64) {
         if endpoint == EP_FIRMWARE && message == MSG_RX_DOORBELL {
-            // KTrace and statistics are off (Globals) and not read.
+            // KTrace is off (Globals) and not read.
             if let Err(e) = data.events.lock().drain(&data.dev) {
                 dev_err!(data.dev, "cannot read the event ring: {:?}\n", e);
             }
             if let Err(e) = data.fw_log.lock().drain(&data.dev) {
                 dev_err!(data.dev, "cannot read the firmware log: {:?}\n", e);
+            }
+            if let Err(e) = data.stats.lock().drain(&data.dev) {
+                dev_err!(data.dev, "cannot read the statistics ring: {:?}\n", e);
             }
             return;
         }
@@ -307,6 +314,7 @@ pub(crate) fn new_rtkit<'bound>(
     uat: &Arc<KernelUat<'bound>>,
     fw_log: FwLog<KernelHeapBacking<'bound>>,
     events: EventChannel<KernelHeapBacking<'bound>>,
+    stats: StatsChannel<KernelHeapBacking<'bound>>,
     health: Arc<FwHealth>,
 ) -> Result<RtKit<'bound, FwOps<'bound>>> {
     let shared = KBox::pin_init(
@@ -316,6 +324,7 @@ pub(crate) fn new_rtkit<'bound>(
             next_va <- new_mutex!(RTKIT_VA_START),
             fw_log <- new_mutex!(fw_log),
             events <- new_mutex!(events),
+            stats <- new_mutex!(stats),
             health,
         }? Error),
         GFP_KERNEL,
