@@ -201,22 +201,7 @@ pub fn check(defs: &Defs) -> Result<CheckReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::defs::load_from_strs;
-
-    const VARIANTS: &str = r#"
-        [axes]
-        V = ["V12_3", "V13_5"]
-        [[variant]]
-        name = "g13_v12_3"
-        axes = { V = "V12_3" }
-        firmware = [12, 3, 0]
-        source = "test"
-        [[variant]]
-        name = "g13_v13_5"
-        axes = { V = "V13_5" }
-        firmware = [13, 5, 0]
-        source = "test"
-    "#;
+    use crate::defs::{load_from_strs, two_version_variants};
 
     fn area(size_new: u64, off_b: u64) -> String {
         format!(
@@ -237,7 +222,11 @@ mod tests {
 
     #[test]
     fn all_facts_pass() {
-        let d = load_from_strs(VARIANTS, &[("x", &area(0x10, 0xc))]).unwrap();
+        let d = load_from_strs(
+            &two_version_variants("g13_v12_3", "g13_v13_5"),
+            &[("x", &area(0x10, 0xc))],
+        )
+        .unwrap();
         let r = check(&d).unwrap();
         assert!(r.mismatches.is_empty(), "{:?}", r.mismatches);
         // 2 sizes + a twice + c once + b twice
@@ -251,7 +240,11 @@ mod tests {
 
     #[test]
     fn changed_size_names_struct_and_variant() {
-        let d = load_from_strs(VARIANTS, &[("x", &area(0x14, 0xc))]).unwrap();
+        let d = load_from_strs(
+            &two_version_variants("g13_v12_3", "g13_v13_5"),
+            &[("x", &area(0x14, 0xc))],
+        )
+        .unwrap();
         let r = check(&d).unwrap();
         assert_eq!(r.mismatches.len(), 1);
         let msg = r.mismatches[0].to_string();
@@ -264,7 +257,11 @@ mod tests {
 
     #[test]
     fn changed_offset_names_field() {
-        let d = load_from_strs(VARIANTS, &[("x", &area(0x10, 0x8))]).unwrap();
+        let d = load_from_strs(
+            &two_version_variants("g13_v12_3", "g13_v13_5"),
+            &[("x", &area(0x10, 0x8))],
+        )
+        .unwrap();
         let r = check(&d).unwrap();
         assert_eq!(r.mismatches.len(), 1);
         let msg = r.mismatches[0].to_string();
@@ -277,7 +274,11 @@ mod tests {
     #[test]
     fn missing_size_fact_is_reported() {
         let text = area(0x10, 0xc).replace("size = { g13_v12_3 = 0x8, ", "size = { ");
-        let d = load_from_strs(VARIANTS, &[("x", &text)]).unwrap();
+        let d = load_from_strs(
+            &two_version_variants("g13_v12_3", "g13_v13_5"),
+            &[("x", &text)],
+        )
+        .unwrap();
         let r = check(&d).unwrap();
         assert_eq!(r.mismatches.len(), 1);
         assert_eq!(r.mismatches[0].kind, MismatchKind::Uncovered);

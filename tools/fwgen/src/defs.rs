@@ -621,6 +621,28 @@ impl Defs {
     }
 }
 
+/// Test definitions: an axis `V` with two firmware versions, and variants `old` (12.3) and
+/// `new` (13.5) on it, for tests that compare two versions of a structure.
+#[cfg(test)]
+pub(crate) fn two_version_variants(old: &str, new: &str) -> String {
+    format!(
+        r#"
+        [axes]
+        V = ["V12_3", "V13_5"]
+        [[variant]]
+        name = "{old}"
+        axes = {{ V = "V12_3" }}
+        firmware = [12, 3, 0]
+        source = "test"
+        [[variant]]
+        name = "{new}"
+        axes = {{ V = "V13_5" }}
+        firmware = [13, 5, 0]
+        source = "test"
+    "#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,22 +110,7 @@ pub fn render(d: &Diff) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::defs::load_from_strs;
-
-    const VARIANTS: &str = r#"
-        [axes]
-        V = ["V12_3", "V13_5"]
-        [[variant]]
-        name = "a"
-        axes = { V = "V12_3" }
-        firmware = [12, 3, 0]
-        source = "t"
-        [[variant]]
-        name = "b"
-        axes = { V = "V13_5" }
-        firmware = [13, 5, 0]
-        source = "t"
-    "#;
+    use crate::defs::{load_from_strs, two_version_variants};
 
     // Cmd: `old` is replaced by a wider `counter`, which moves x, y, z and
     // arr by 4; arr then grows by 4, so w moves by 8.
@@ -233,7 +218,7 @@ enum NewKind:
 ";
 
     fn defs() -> Defs {
-        load_from_strs(VARIANTS, &[("x", AREA)]).unwrap()
+        load_from_strs(&two_version_variants("a", "b"), &[("x", AREA)]).unwrap()
     }
 
     #[test]
@@ -333,7 +318,7 @@ enum NewKind:
             repr = "u32"
             values = [{ name = "A", value = 0 }, { name = "A", value = 1, when = "V >= V13_5" }]
         "#;
-        let d = load_from_strs(VARIANTS, &[("x", area)]).unwrap();
+        let d = load_from_strs(&two_version_variants("a", "b"), &[("x", area)]).unwrap();
         let e = diff(&d, "a", "b").unwrap_err().to_string();
         assert!(
             e.contains("enum Dup: value A is defined twice on variant b"),
