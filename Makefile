@@ -23,7 +23,7 @@ RUN := scripts/in-root.sh $(ROOT)
 SRC := /src
 endif
 
-.PHONY: bench clippy-um fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit kunit-arm64 cargo-test fwgen-check test run clean
+.PHONY: uapi-test uapi-test-bin bench clippy-um fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit kunit-arm64 cargo-test fwgen-check test run clean
 
 all: kernel-arm64 kernel-um
 
@@ -73,6 +73,19 @@ bench: kernel-um
 tools-test:
 	@python3 tools/testing/run_unittests.py
 
+# The userspace UAPI test: bindings from the kernel tree's headers (bindgen in the build
+# root), built with the host's cargo; the simulated Mac runs it from /src/target.
+UAPI_BINDINGS := $(BUILD)/uapi/bindings.rs
+uapi-test-bin: tree
+	@mkdir -p $(BUILD)/uapi
+	@$(RUN) bindgen $(SRC)/tools/testing/uapi-test/uapi.h --allowlist-item '[Dd][Rr][Mm]_.*' \
+		--no-layout-tests --no-doc-comments -o $(SRC)/.build/uapi/bindings.rs -- \
+		-I$(SRC)/.build/linux/include/uapi -D__user= -Wno-\#warnings
+	@ASAHI_UAPI_BINDINGS=$(UAPI_BINDINGS) cargo build --release --locked -q \
+		--manifest-path tools/testing/uapi-test/Cargo.toml --target-dir $(CURDIR)/target
+	@ASAHI_UAPI_BINDINGS=$(UAPI_BINDINGS) cargo test --release --locked -q \
+		--manifest-path tools/testing/uapi-test/Cargo.toml --target-dir $(CURDIR)/target
+
 cargo-test:
 	cargo test --workspace --locked
 
@@ -94,6 +107,10 @@ run: kernel-um model-bin
 # Inject firmware faults and check the probe fails cleanly.
 sim-faults: kernel-um model-bin
 	@tools/testing/sim/fault-tests.sh
+
+# The UAPI test program inside the simulated Mac (t8103 and t6022, or SOC= FW=).
+uapi-test: kernel-um model-bin uapi-test-bin
+	@tools/testing/sim/uapi-test.sh
 
 # Boot every shipped SoC/firmware pair (SOC=, FW= pick some) and check the firmware came up.
 sim-boot-all: kernel-um model-bin fwgen-bin

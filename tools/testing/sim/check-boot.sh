@@ -16,6 +16,9 @@ grep -q 'driver apple-mailbox registered, bound to: [0-9a-f]*\.mbox' "$log" || e
 grep -q 'driver asahi registered, bound to: [0-9a-f]*\.gpu' "$log" || echo "asahi not bound to the GPU"
 grep -q 'driver asahi has no sysfs unbind' "$log" || echo "asahi can be unbound from sysfs while its coprocessor runs"
 grep -q 'RTKit up in [0-9]* ms' <<<"$kmsg" || echo "driver did not report RTKit up"
+grep -qE '\[drm\] Initialized asahi [0-9.]+ for [0-9a-f]+\.gpu on minor [0-9]+' <<<"$kmsg" || echo "DRM device asahi not registered"
+grep -qE 'GPU \(G1[34][GSCD] [A-C][0-9], [0-9]+ cores\) ready for userspace' <<<"$kmsg" || echo "driver did not report the GPU ready for userspace"
+grep -q '^guest-init: /dev/dri/renderD128\b' "$log" || echo "no render node /dev/dri/renderD128"
 grep -nE 'WARNING:|BUG:|Oops|Call Trace|kernel BUG|general protection' <<<"$kmsg" | head -n 5 | sed 's/^/kernel: /'
 for step in 'mgmt=HELLO' 'mgmt=EPMAP' 'rtkit ap-power=0x20' 'rtkit ep=0x20 started' 'rtkit ep=0x21 started' 'crashlog filled va=0xffffffae00000000 pages=8 through the UAT'; do
 	grep -q -- "$step" "$trace" 2>/dev/null || echo "model trace lacks $step"

@@ -10,10 +10,14 @@ echo "guest-init: kernel $(uname -r)"
 # reports and powers off, for firmware behaviour that comes after the probe (an injected
 # crash or stray event, tools/testing/sim/fault-tests.sh).  The kernel ignores the dotted
 # parameter (no module "sim"); it is read here from /proc/cmdline.
+# sim.run=PROGRAM[,ARG...] runs a test program (tools/testing/uapi-test) once the report
+# is printed; commas stand for spaces, which the command line cannot carry.
 linger=
+run=
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	sim.linger=*) linger=${arg#sim.linger=} ;;
+	sim.run=*) run=$(echo "${arg#sim.run=}" | tr ',' ' ') ;;
 	esac
 done
 if [ -n "$linger" ]; then
@@ -42,6 +46,12 @@ if mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null && [ -d /sys/kernel/de
 	for f in fw_log channels events heaps; do
 		sed "s/^/guest-init: debugfs $f: /" "/sys/kernel/debug/asahi/$f"
 	done
+fi
+if [ -n "$run" ]; then
+	echo "guest-init: running $run"
+	# shellcheck disable=SC2086 # the program and its arguments are words
+	$run
+	echo "guest-init: $run exited with status $?"
 fi
 echo "guest-init: done"
 echo o >/proc/sysrq-trigger

@@ -25,15 +25,19 @@ mod dt;
 // Slots are allocated by job submission; KUnit exercises them meanwhile.
 #[allow(dead_code)]
 mod event;
+mod file;
 mod fw;
 mod gpu;
+mod gpu_id;
 mod hw;
 #[allow(dead_code)]
 mod mem;
+mod params;
 mod region_mem;
 mod regs;
 #[cfg(CONFIG_DRM_ASAHI_SELFTEST)]
 mod selftest;
+mod timebase;
 // Parts of the UAT (user VMs, heaps) wait for their users; KUnit exercises them meanwhile.
 #[allow(dead_code)]
 mod uat;

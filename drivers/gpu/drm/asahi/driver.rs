@@ -11,10 +11,7 @@ use kernel::{
         Core,
         Device, //
     },
-    io::{
-        mem::IoMem,
-        Io, //
-    },
+    drm,
     of,
     of_reserved_mem::{
         self,
@@ -29,19 +26,23 @@ use crate::{
         self,
         GpuNode, //
     },
+    file::{
+        AsahiDriver,
+        DeviceData, //
+    },
     fw::version::FwAbi,
     gpu::GpuManager,
+    gpu_id::GpuId,
     hw::{
         self,
-        GpuGen,
-        GpuVariant,
         HwConfig, //
     },
+    params::Params,
     regs::{
-        self,
         ASC_CTL_SIZE,
         SGX_SIZE, //
     },
+    timebase::Timebase,
     uat::tlb,
 };
 
@@ -131,6 +132,9 @@ pub(crate) struct AsahiPlatformDriver;
 
 /// State of a bound GPU, held for as long as the device is bound.
 pub(crate) struct AsahiData<'bound> {
+    /// The DRM device (dropped first: unplugging it waits for the ioctls in flight and fails
+    /// later ones, so none reaches the GPU once it starts going away).
+    _drm: drm::driver::Registration<AsahiDriver>,
     /// The GPU, its firmware running.
     _gpu: KBox<GpuManager<'bound>>,
 }
@@ -164,68 +168,6 @@ impl GpuNode for OfGpuNode<'_> {
     fn region(&self, name: &CStr) -> Result<Region> {
         of_reserved_mem::region_by_name(self.0, name)
     }
-}
-
-/// Checks that the GPU is the one the device tree's compatible named.
-///
-/// Generation codes: 4 = G13, 5 = G14G, 6 = G14X; sizes: 2 = G, 3 = S, 4 = C, where a C with
-/// two dies is a D (jannau/linux:drivers/gpu/drm/asahi/regs.rs).
-fn check_gpu_id(dev: &Device<Bound>, hw: &HwConfig, sgx: &IoMem<'_, SGX_SIZE>) -> Result {
-    let id = sgx.read(regs::SGX_ID_VERSION);
-    let gen = id.gen().get();
-    let variant = id.variant().get();
-    let want_gen = match (hw.gpu_gen, hw.is_g14x()) {
-        (GpuGen::G13, _) => 4,
-        (GpuGen::G14, false) => 5,
-        (GpuGen::G14, true) => 6,
-    };
-    let want_variant = match hw.gpu_variant {
-        GpuVariant::G => 2,
-        GpuVariant::S => 3,
-        GpuVariant::C | GpuVariant::D => 4,
-    };
-    if gen != want_gen || variant != want_variant {
-        dev_err!(
-            dev,
-            "GPU identifies as generation code {} size {}, but the device tree says {} \
-             (expected {} / {})\n",
-            gen,
-            variant,
-            hw.soc,
-            want_gen,
-            want_variant
-        );
-        return Err(ENODEV);
-    }
-    let cores = sgx.read(regs::SGX_ID_COUNTS_1).cores_per_cluster().get();
-    let gps = sgx.read(regs::SGX_ID_COUNTS_2).gps_per_cluster().get();
-    let clusters = if hw.is_g14x() {
-        let c = sgx.read(regs::SGX_ID_COUNTS_1);
-        c.clusters_per_die().get() * c.dies().get()
-    } else {
-        sgx.read(regs::SGX_ID_CLUSTERS).clusters().get()
-    };
-    if cores == 0
-        || cores > hw.max_num_cores
-        || gps > hw.max_num_gps
-        || clusters == 0
-        || clusters > hw.max_num_clusters
-        || (hw.is_g14x() && sgx.read(regs::SGX_ID_COUNTS_1).dies().get() > hw.num_dies)
-    {
-        dev_err!(
-            dev,
-            "GPU reports {} clusters of {} cores ({} GPs), beyond {} ({} x {}, {} GPs)\n",
-            clusters,
-            cores,
-            gps,
-            hw.soc,
-            hw.max_num_clusters,
-            hw.max_num_cores,
-            hw.max_num_gps
-        );
-        return Err(ENODEV);
-    }
-    Ok(())
 }
 
 impl platform::Driver for AsahiPlatformDriver {
@@ -292,7 +234,7 @@ impl platform::Driver for AsahiPlatformDriver {
             .iomap_sized::<SGX_SIZE>()
             .inspect_err(|e| dev_err!(dev, "cannot map 'sgx' registers: {:?}\n", e))?;
 
-        check_gpu_id(dev, hw, &sgx)?;
+        let id = GpuId::probe(dev, hw, &sgx)?;
 
         dev_info!(
             dev,
@@ -313,6 +255,29 @@ impl platform::Driver for AsahiPlatformDriver {
             );
         }
 
-        Ok(AsahiData { _gpu: gpu })
+        // InitData always asks the firmware for soft faults (initdata::FAULT_CONTROL_SOFT).
+        let data = DeviceData {
+            params: Params::new(hw, &id, true),
+            health: gpu.health().clone(),
+            timebase: Timebase::new(),
+        };
+        let drm = drm::UnregisteredDevice::<AsahiDriver>::new(dev, Ok::<_, Error>(data))?;
+        let registration = drm::driver::Registration::new(drm, 0)
+            .inspect_err(|e| dev_err!(dev, "cannot register the DRM device: {:?}\n", e))?;
+        dev_info!(
+            dev,
+            "{} GPU (G{}{} {}{}, {} cores) ready for userspace\n",
+            hw.soc,
+            hw.gpu_gen as u32,
+            char::from_u32(hw.gpu_variant as u32).unwrap_or('?'),
+            char::from_u32(u32::from(b'A') + (id.revision >> 4)).unwrap_or('?'),
+            id.revision & 0xf,
+            id.enabled_cores()
+        );
+
+        Ok(AsahiData {
+            _drm: registration,
+            _gpu: gpu,
+        })
     }
 }

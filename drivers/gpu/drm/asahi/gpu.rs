@@ -238,6 +238,11 @@ impl<'bound> GpuManager<'bound> {
         self.health.check()
     }
 
+    /// The firmware's health, shared with whatever outlives the binding (the DRM device).
+    pub(crate) fn health(&self) -> &Arc<FwHealth> {
+        &self.health
+    }
+
     /// The SoC this GPU belongs to.
     #[allow(dead_code)] // The firmware bring-up and GET_PARAMS read it.
     pub(crate) fn hw(&self) -> &'static HwConfig {

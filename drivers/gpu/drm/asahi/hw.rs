@@ -55,6 +55,11 @@ pub(crate) enum GpuVariant {
 pub(crate) struct HwConfig {
     /// SoC name, for messages.
     pub(crate) soc: &'static str,
+    /// SoC number as userspace knows it (0x8103 for t8103 ...).
+    pub(crate) chip_id: u32,
+    /// Highest GPU core clock of the SoC's performance states, in MHz
+    /// (AsahiLinux/m1n1:rust/src/gpu/hw/*.rs, the last entry of each table).
+    pub(crate) max_freq_mhz: u32,
     /// Generation.
     pub(crate) gpu_gen: GpuGen,
     /// Size within the generation.
@@ -166,6 +171,26 @@ mod tests {
                 42
             };
             assert_eq!(hw.uat_oas, oas);
+        }
+    }
+
+    #[test]
+    fn chip_ids_are_the_soc_numbers() {
+        for hw in ALL {
+            // "t8103" is chip 0x8103: the SoC number read as hexadecimal digits.
+            let digits = hw.soc.strip_prefix('t').map(str::as_bytes).unwrap_or(&[]);
+            let mut id = 0u32;
+            for d in digits {
+                id = id * 16 + u32::from(d - b'0');
+            }
+            assert_eq!(hw.chip_id, id);
+            // M1-family parts clock lower than the M2 family.
+            let want = match (hw.gpu_gen, hw.gpu_variant) {
+                (GpuGen::G13, GpuVariant::G) => 1278,
+                (GpuGen::G13, _) => 1296,
+                (GpuGen::G14, _) => 1398,
+            };
+            assert_eq!(hw.max_freq_mhz, want);
         }
     }
 

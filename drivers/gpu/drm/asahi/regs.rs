@@ -60,3 +60,35 @@ register! {
         19:12 clusters;
     }
 }
+
+register! {
+    /// Enabled shader cores, packed over all clusters, bits 31:0 (G13, G14G).
+    pub(crate) SGX_CORE_MASK_0(u32) @ 0xd01500 {
+        /// One bit per core, cluster after cluster.
+        31:0 cores;
+    }
+
+    /// Enabled shader cores, packed over all clusters, bits 63:32 (G13, G14G).
+    pub(crate) SGX_CORE_MASK_1(u32) @ 0xd01514 {
+        /// One bit per core, cluster after cluster.
+        31:0 cores;
+    }
+
+    /// Enabled shader cores, packed over all clusters, bits 31:0 (G14X).
+    pub(crate) SGX_CORE_MASKS_G14X_0(u32) @ 0xe01500 {
+        /// One bit per core, cluster after cluster.
+        31:0 cores;
+    }
+
+    /// Enabled shader cores, packed over all clusters, bits 63:32 (G14X).
+    pub(crate) SGX_CORE_MASKS_G14X_1(u32) @ 0xe01504 {
+        /// One bit per core, cluster after cluster.
+        31:0 cores;
+    }
+
+    /// Enabled shader cores, packed over all clusters, bits 95:64 (G14X).
+    pub(crate) SGX_CORE_MASKS_G14X_2(u32) @ 0xe01508 {
+        /// One bit per core, cluster after cluster.
+        31:0 cores;
+    }
+}

@@ -17,6 +17,7 @@ use super::{
 /// Builds the description of one member of the family.
 const fn t600x(
     soc: &'static str,
+    chip_id: u32,
     gpu_variant: GpuVariant,
     gpu_core: u32,
     num_dies: u32,
@@ -24,6 +25,8 @@ const fn t600x(
 ) -> HwConfig {
     HwConfig {
         soc,
+        chip_id,
+        max_freq_mhz: 1296,
         gpu_gen: GpuGen::G13,
         gpu_variant,
         gpu_core,
@@ -39,8 +42,8 @@ const fn t600x(
 }
 
 /// M1 Pro: two clusters.
-pub(crate) static T6000: HwConfig = t600x("t6000", GpuVariant::S, 12, 1, 2);
+pub(crate) static T6000: HwConfig = t600x("t6000", 0x6000, GpuVariant::S, 12, 1, 2);
 /// M1 Max: four clusters.
-pub(crate) static T6001: HwConfig = t600x("t6001", GpuVariant::C, 13, 1, 4);
+pub(crate) static T6001: HwConfig = t600x("t6001", 0x6001, GpuVariant::C, 13, 1, 4);
 /// M1 Ultra: two M1 Max dies.
-pub(crate) static T6002: HwConfig = t600x("t6002", GpuVariant::D, 13, 2, 8);
+pub(crate) static T6002: HwConfig = t600x("t6002", 0x6002, GpuVariant::D, 13, 2, 8);

@@ -17,6 +17,7 @@ use super::{
 /// Builds the description of one member of the family.
 const fn t602x(
     soc: &'static str,
+    chip_id: u32,
     gpu_variant: GpuVariant,
     gpu_core: u32,
     num_dies: u32,
@@ -24,6 +25,8 @@ const fn t602x(
 ) -> HwConfig {
     HwConfig {
         soc,
+        chip_id,
+        max_freq_mhz: 1398,
         gpu_gen: GpuGen::G14,
         gpu_variant,
         gpu_core,
@@ -39,8 +42,8 @@ const fn t602x(
 }
 
 /// M2 Pro: two clusters.
-pub(crate) static T6020: HwConfig = t602x("t6020", GpuVariant::S, 16, 1, 2);
+pub(crate) static T6020: HwConfig = t602x("t6020", 0x6020, GpuVariant::S, 16, 1, 2);
 /// M2 Max: four clusters.
-pub(crate) static T6021: HwConfig = t602x("t6021", GpuVariant::C, 17, 1, 4);
+pub(crate) static T6021: HwConfig = t602x("t6021", 0x6021, GpuVariant::C, 17, 1, 4);
 /// M2 Ultra: two M2 Max dies.
-pub(crate) static T6022: HwConfig = t602x("t6022", GpuVariant::D, 18, 2, 8);
+pub(crate) static T6022: HwConfig = t602x("t6022", 0x6022, GpuVariant::D, 18, 2, 8);

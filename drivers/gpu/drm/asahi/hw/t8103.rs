@@ -15,6 +15,8 @@ use super::{
 /// M1: one cluster of eight cores.
 pub(crate) static T8103: HwConfig = HwConfig {
     soc: "t8103",
+    chip_id: 0x8103,
+    max_freq_mhz: 1278,
     gpu_gen: GpuGen::G13,
     gpu_variant: GpuVariant::G,
     gpu_core: 11,

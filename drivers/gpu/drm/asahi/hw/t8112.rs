@@ -15,6 +15,8 @@ use super::{
 /// M2: one cluster of ten cores.
 pub(crate) static T8112: HwConfig = HwConfig {
     soc: "t8112",
+    chip_id: 0x8112,
+    max_freq_mhz: 1398,
     gpu_gen: GpuGen::G14,
     gpu_variant: GpuVariant::G,
     gpu_core: 15,

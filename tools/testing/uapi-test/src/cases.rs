@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+
+//! The test cases, grouped by ioctl.
+
+mod device;
+mod params;
+mod time;
+
+use crate::Case;
+
+/// Cases for a GPU whose firmware runs.
+pub(crate) fn running() -> Vec<Case> {
+    let mut all = Vec::new();
+    all.extend(device::CASES);
+    all.extend(params::CASES);
+    all.extend(time::CASES);
+    all
+}
+
+/// Cases for a GPU whose firmware crashed.
+pub(crate) fn crashed() -> Vec<Case> {
+    let mut all = Vec::new();
+    all.extend(device::CASES);
+    all.extend(params::CRASHED);
+    all.extend(time::CASES);
+    all
+}
