@@ -4,13 +4,17 @@
 //!
 //! A device-tree node can name carve-outs of physical memory that the bootloader set aside for
 //! it (`memory-region` + `memory-region-names`). Drivers that share such memory with firmware
-//! need the physical range of a region by name, and a CPU mapping of it that lives no longer
-//! than the driver's binding.
+//! need the physical range of a region by name, and a CPU mapping of it.
+//!
+//! A reserved region is not a device resource: it belongs to the memory map from boot to
+//! reboot, whether or not a driver is bound, so its mapping is owned and needs no borrow of
+//! the device. That matters for memory a coprocessor keeps reading after its driver is
+//! gone, and for objects built on it that are reference-counted by userspace-facing state
+//! (a GPU's page tables referenced by open files) and so may outlive the binding.
 //!
 //! C header: [`include/linux/of_reserved_mem.h`](srctree/include/linux/of_reserved_mem.h)
 
 use core::{
-    marker::PhantomData,
     ptr::NonNull, //
 };
 
@@ -57,10 +61,13 @@ impl Region {
     /// Maps the region write-back for the CPU, for memory that is shared with a cache-coherent
     /// agent (such as a coprocessor's firmware).
     ///
+    /// The device is the one whose `memory-region` named the region; the mapping itself does
+    /// not depend on it staying bound.
+    ///
     /// # Errors
     ///
     /// [`EINVAL`] for an empty region, [`ENOMEM`] if it cannot be mapped.
-    pub fn map_wb<'bound>(&self, _dev: &'bound Device<Bound>) -> Result<Mapping<'bound>> {
+    pub fn map_wb(&self, _dev: &Device<Bound>) -> Result<Mapping> {
         let size = usize::try_from(self.size).map_err(|_| EINVAL)?;
         if size == 0 {
             return Err(EINVAL);
@@ -75,11 +82,7 @@ impl Region {
         };
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: `ptr` maps `size` bytes until `memunmap` in `drop`.
-        Ok(Mapping {
-            ptr,
-            size,
-            _p: PhantomData,
-        })
+        Ok(Mapping { ptr, size })
     }
 }
 
@@ -91,18 +94,17 @@ impl Region {
 /// # Invariants
 ///
 /// `ptr` is a `memremap` mapping of `size` bytes, valid until the value is dropped.
-pub struct Mapping<'bound> {
+pub struct Mapping {
     ptr: NonNull<u8>,
     size: usize,
-    _p: PhantomData<&'bound Device<Bound>>,
 }
 
 // SAFETY: The mapping is plain memory and may be used from any thread.
-unsafe impl Send for Mapping<'_> {}
+unsafe impl Send for Mapping {}
 // SAFETY: All accesses through `&self` are volatile reads and writes of plain memory.
-unsafe impl Sync for Mapping<'_> {}
+unsafe impl Sync for Mapping {}
 
-impl Mapping<'_> {
+impl Mapping {
     /// Size of the mapping in bytes.
     pub fn size(&self) -> usize {
         self.size
@@ -183,7 +185,7 @@ impl Mapping<'_> {
     }
 }
 
-impl Drop for Mapping<'_> {
+impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: By the type invariant `ptr` came from `memremap` and is unmapped only here.
         unsafe { bindings::memunmap(self.ptr.as_ptr().cast()) };

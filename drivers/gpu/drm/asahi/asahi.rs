@@ -41,6 +41,7 @@ mod timebase;
 // Parts of the UAT (user VMs, heaps) wait for their users; KUnit exercises them meanwhile.
 #[allow(dead_code)]
 mod uat;
+mod vm;
 
 kernel::module_platform_driver! {
     type: driver::AsahiPlatformDriver,

@@ -260,6 +260,7 @@ impl platform::Driver for AsahiPlatformDriver {
             params: Params::new(hw, &id, true),
             health: gpu.health().clone(),
             timebase: Timebase::new(),
+            uat: gpu.uat().clone(),
         };
         let drm = drm::UnregisteredDevice::<AsahiDriver>::new(dev, Ok::<_, Error>(data))?;
         let registration = drm::driver::Registration::new(drm, 0)

@@ -5,7 +5,8 @@
 //! Userspace (Mesa) opens the render node, reads GET_PARAMS and builds everything else from
 //! there (shared/research/mesa-asahi-userspace.md §4). The device is registered only once the
 //! firmware is up ([`crate::driver`]), and its data holds only what outlives the binding:
-//! the GET_PARAMS answer, the firmware's health and the time base. Ioctl flags follow the
+//! the GET_PARAMS answer, the firmware's health, the time base and the GPU MMU (whose
+//! memory stays reserved until reboot, see [`kernel::of_reserved_mem`]). Ioctl flags follow the
 //! downstream driver (asahi-driver-facts.md §8): GET_PARAMS may be used by any render client,
 //! everything else also needs an authenticated client.
 
@@ -15,15 +16,30 @@ use kernel::{
         gem,
         ioctl, //
     },
+    new_mutex,
     prelude::*,
-    sync::Arc,
-    uapi, //
+    sync::{
+        Arc,
+        Mutex, //
+    },
+    uapi,
+    xarray::{
+        AllocKind,
+        XArray, //
+    },
 };
 
 use crate::{
-    gpu::crash::FwHealth,
+    gpu::{
+        boot::KernelUat,
+        crash::FwHealth, //
+    },
     params::Params,
-    timebase::Timebase, //
+    timebase::Timebase,
+    vm::{
+        self,
+        UserVm, //
+    },
 };
 
 /// The Asahi DRM driver.
@@ -43,6 +59,8 @@ pub(crate) struct DeviceData {
     pub(crate) health: Arc<FwHealth>,
     /// The counter GET_TIME reads.
     pub(crate) timebase: Timebase,
+    /// The GPU MMU user VMs are created in.
+    pub(crate) uat: Arc<KernelUat>,
 }
 
 /// A GEM object's driver data.
@@ -61,14 +79,29 @@ impl gem::DriverObject for Bo {
     }
 }
 
-/// Per-client state.
-pub(crate) struct File;
+/// Per-client state: the objects only this file can name.
+#[pin_data]
+pub(crate) struct File {
+    /// The client's VMs by id (from 1). Ioctls that change the set hold `vms_lock`, so the
+    /// xarray's own lock is only taken for single operations.
+    #[pin]
+    vms: XArray<Arc<UserVm>>,
+    /// Serialises creation and destruction of VMs.
+    #[pin]
+    vms_lock: Mutex<()>,
+}
 
 impl drm::file::DriverFile for File {
     type Driver = AsahiDriver;
 
     fn open(_dev: &AsahiDevice) -> Result<Pin<KBox<Self>>> {
-        Ok(KBox::pin(File, GFP_KERNEL)?)
+        KBox::try_pin_init(
+            try_pin_init!(File {
+                vms <- XArray::new(AllocKind::Alloc1),
+                vms_lock <- new_mutex!(()),
+            }),
+            GFP_KERNEL,
+        )
     }
 }
 
@@ -91,6 +124,61 @@ impl File {
     ) -> Result<u32> {
         dev.timebase.get_time(req)?;
         Ok(0)
+    }
+}
+
+impl File {
+    /// VM_CREATE: a new address space, named by an id of this file.
+    fn vm_create(
+        dev: &AsahiDevice,
+        req: &mut uapi::drm_asahi_vm_create,
+        file: &AsahiFile,
+    ) -> Result<u32> {
+        let kernel = vm::kernel_range(req)?;
+        dev.health.check()?;
+        let vm = Arc::new(UserVm::new(dev.uat.new_vm()?, kernel), GFP_KERNEL)?;
+        let this = file.inner();
+        let _serial = this.vms_lock.lock();
+        let id = this
+            .vms
+            .lock()
+            .alloc(1..=u32::MAX, vm, GFP_KERNEL)
+            .map_err(|e| e.error)?;
+        req.vm_id = id;
+        Ok(0)
+    }
+
+    /// VM_DESTROY: drops the file's VM `vm_id`; objects still using it keep it alive.
+    fn vm_destroy(
+        _dev: &AsahiDevice,
+        req: &mut uapi::drm_asahi_vm_destroy,
+        file: &AsahiFile,
+    ) -> Result<u32> {
+        if req.pad != 0 {
+            return Err(EINVAL);
+        }
+        let this = file.inner();
+        let _serial = this.vms_lock.lock();
+        let vm = this
+            .vms
+            .lock()
+            .remove(usize::try_from(req.vm_id)?)
+            .ok_or(ENOENT)?;
+        // The tables go (and the GPU's TLB is told) outside the xarray's spinlock.
+        drop(vm);
+        Ok(0)
+    }
+
+    /// The file's VM `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`ENOENT`] when this file has no such VM.
+    #[allow(dead_code)] // GEM_CREATE, VM_BIND and QUEUE_CREATE look VMs up.
+    pub(crate) fn vm(&self, id: u32) -> Result<Arc<UserVm>> {
+        let vms = self.vms.lock();
+        let vm = vms.get(usize::try_from(id)?).ok_or(ENOENT)?;
+        Ok(vm.into())
     }
 }
 
@@ -118,5 +206,8 @@ impl drm::Driver for AsahiDriver {
     kernel::declare_drm_ioctls! {
         (ASAHI_GET_PARAMS, drm_asahi_get_params, ioctl::RENDER_ALLOW, File::get_params),
         (ASAHI_GET_TIME, drm_asahi_get_time, ioctl::AUTH | ioctl::RENDER_ALLOW, File::get_time),
+        (ASAHI_VM_CREATE, drm_asahi_vm_create, ioctl::AUTH | ioctl::RENDER_ALLOW, File::vm_create),
+        (ASAHI_VM_DESTROY, drm_asahi_vm_destroy, ioctl::AUTH | ioctl::RENDER_ALLOW,
+            File::vm_destroy),
     }
 }

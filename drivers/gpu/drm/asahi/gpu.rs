@@ -78,7 +78,7 @@ use self::{
 };
 
 /// Backing of the kernel heaps: blocks mapped through the machine's UAT.
-pub(crate) type KernelHeapBacking<'a> = KernelBacking<MachineUat<RootTable<'a>, RegionMem<'a>>>;
+pub(crate) type KernelHeapBacking = KernelBacking<MachineUat<RootTable, RegionMem>>;
 
 /// A GPU whose coprocessor runs, with the state every later request goes through.
 pub(crate) struct GpuManager<'bound> {
@@ -88,17 +88,17 @@ pub(crate) struct GpuManager<'bound> {
     /// The running firmware (dropped first: RTKit lets go of its buffers).
     firmware: Firmware<'bound>,
     /// Coprocessor-cache flushes (the firmware-control ring).
-    fw_cache: Pin<KBox<FwCache<'bound>>>,
+    fw_cache: Pin<KBox<FwCache>>,
     /// Channels and InitData, which the firmware uses for as long as it runs.
-    _fw_state: KBox<Prepared<KernelHeapBacking<'bound>>>,
+    _fw_state: KBox<Prepared<KernelHeapBacking>>,
     /// Event slots and stamps.
-    _events: Arc<EventManager<KernelHeapBacking<'bound>>>,
+    _events: Arc<EventManager<KernelHeapBacking>>,
     /// The kernel heaps every firmware object lives in.
-    heaps: KernelHeaps<KernelHeapBacking<'bound>>,
+    heaps: KernelHeaps<KernelHeapBacking>,
     /// Whether the firmware crashed.
     health: Arc<FwHealth>,
     /// The GPU MMU and its shared regions.
-    uat: Arc<KernelUat<'bound>>,
+    uat: Arc<KernelUat>,
     /// ASC coprocessor control registers.
     _asc: IoMem<'bound, ASC_CTL_SIZE>,
     /// GPU registers.
@@ -200,14 +200,13 @@ impl<'bound> GpuManager<'bound> {
     }
 
     /// The GPU MMU (kernel context and user VMs).
-    #[cfg_attr(not(CONFIG_DRM_ASAHI_SELFTEST), allow(dead_code))]
-    pub(crate) fn uat(&self) -> &Arc<KernelUat<'bound>> {
+    pub(crate) fn uat(&self) -> &Arc<KernelUat> {
         &self.uat
     }
 
     /// The kernel heaps.
     #[cfg_attr(not(CONFIG_DRM_ASAHI_SELFTEST), allow(dead_code))]
-    pub(crate) fn heaps(&self) -> &KernelHeaps<KernelHeapBacking<'bound>> {
+    pub(crate) fn heaps(&self) -> &KernelHeaps<KernelHeapBacking> {
         &self.heaps
     }
 

@@ -27,11 +27,11 @@ use crate::uat::{
 };
 
 /// A reserved region shared with the firmware, at least `min` bytes long.
-pub(crate) struct RegionMem<'bound>(Mapping<'bound>);
+pub(crate) struct RegionMem(Mapping);
 
-impl<'bound> RegionMem<'bound> {
+impl RegionMem {
     /// Wraps `map`, which must cover every offset the UAT code uses (`min` bytes).
-    pub(crate) fn new(map: Mapping<'bound>, min: usize) -> Result<Self> {
+    pub(crate) fn new(map: Mapping, min: usize) -> Result<Self> {
         if map.size() < min {
             return Err(EINVAL);
         }
@@ -41,7 +41,7 @@ impl<'bound> RegionMem<'bound> {
 
 // The UAT code only uses its own constant offsets below the checked minimum size, so the
 // bounds-checked accessors cannot fail; a failure would read as zero / drop the write.
-impl SharedMem for RegionMem<'_> {
+impl SharedMem for RegionMem {
     fn read_u8(&self, off: usize) -> u8 {
         self.0.read8(off).unwrap_or(0)
     }
@@ -76,14 +76,14 @@ impl SharedMem for RegionMem<'_> {
 /// # Invariants
 ///
 /// `map` covers at least [`ENTRIES`](crate::uat::pgtable::ENTRIES) aligned `u64`s from its start.
-pub(crate) struct RootTable<'bound> {
-    map: Mapping<'bound>,
+pub(crate) struct RootTable {
+    map: Mapping,
     phys: u64,
 }
 
-impl<'bound> RootTable<'bound> {
+impl RootTable {
     /// Wraps the mapping of the `pagetables` region, whose first page is the root table.
-    pub(crate) fn new(map: Mapping<'bound>, phys: u64) -> Result<Self> {
+    pub(crate) fn new(map: Mapping, phys: u64) -> Result<Self> {
         if map.size() < size_of::<Entries>()
             || phys % 0x4000 != 0
             || map.as_ptr().align_offset(align_of::<u64>()) != 0
@@ -95,7 +95,7 @@ impl<'bound> RootTable<'bound> {
     }
 }
 
-impl TableMem for RootTable<'_> {
+impl TableMem for RootTable {
     fn phys(&self) -> u64 {
         self.phys
     }

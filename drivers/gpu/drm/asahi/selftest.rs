@@ -216,7 +216,7 @@ fn heap_object_visible(_dev: &Device<Bound>, gpu: &GpuManager<'_>) -> Result<(),
 /// (which also loads the translation into the GPU's TLB), runs `body` with the block's
 /// physical address, then unmaps and frees the block whatever happened.
 fn with_scratch_page(
-    uat: &Arc<KernelUat<'_>>,
+    uat: &Arc<KernelUat>,
     body: impl FnOnce(u64) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let block = pattern_block()?;
@@ -356,7 +356,7 @@ fn fw_cache_flush(dev: &Device<Bound>, gpu: &GpuManager<'_>) -> Result<(), Failu
 
 /// Unmaps the scratch page (if still mapped; the unmap invalidates either way), then frees
 /// `block`.
-fn cleanup(uat: &Arc<KernelUat<'_>>, block: ContigPages) {
+fn cleanup(uat: &Arc<KernelUat>, block: ContigPages) {
     if uat.unmap_kernel(SCRATCH_VA, pte::PAGE_SIZE).is_err() {
         // Possibly still reachable by the GPU: never hand the block back.
         core::mem::forget(block);

@@ -5,6 +5,7 @@
 mod device;
 mod params;
 mod time;
+mod vm;
 
 use crate::Case;
 
@@ -14,6 +15,7 @@ pub(crate) fn running() -> Vec<Case> {
     all.extend(device::CASES);
     all.extend(params::CASES);
     all.extend(time::CASES);
+    all.extend(vm::CASES);
     all
 }
 
@@ -23,5 +25,6 @@ pub(crate) fn crashed() -> Vec<Case> {
     all.extend(device::CASES);
     all.extend(params::CRASHED);
     all.extend(time::CASES);
+    all.extend(vm::CRASHED);
     all
 }

@@ -54,6 +54,13 @@ pub(crate) const GET_PARAMS: u64 =
 pub(crate) const GET_TIME: u64 =
     iowr::<uapi::drm_asahi_get_time>(asahi_nr(uapi::drm_asahi_ioctl_id_DRM_ASAHI_GET_TIME));
 
+/// `DRM_IOCTL_ASAHI_VM_CREATE`.
+pub(crate) const VM_CREATE: u64 =
+    iowr::<uapi::drm_asahi_vm_create>(asahi_nr(uapi::drm_asahi_ioctl_id_DRM_ASAHI_VM_CREATE));
+/// `DRM_IOCTL_ASAHI_VM_DESTROY`.
+pub(crate) const VM_DESTROY: u64 =
+    iow::<uapi::drm_asahi_vm_destroy>(asahi_nr(uapi::drm_asahi_ioctl_id_DRM_ASAHI_VM_DESTROY));
+
 /// An open DRM device file.
 pub(crate) struct Drm {
     file: File,
@@ -111,6 +118,8 @@ pub(crate) mod errno {
     pub(crate) const ENODEV: i32 = 19;
     /// Invalid argument.
     pub(crate) const EINVAL: i32 = 22;
+    /// No such entry.
+    pub(crate) const ENOENT: i32 = 2;
 }
 
 #[cfg(test)]
@@ -125,6 +134,10 @@ mod tests {
         assert_eq!(GET_PARAMS, 0x4018_6440);
         assert_eq!(GET_TIME, u64::from(uapi::DRM_IOCTL_ASAHI_GET_TIME));
         assert_eq!(GET_TIME, 0xc010_6441);
+        assert_eq!(VM_CREATE, u64::from(uapi::DRM_IOCTL_ASAHI_VM_CREATE));
+        assert_eq!(VM_CREATE, 0xc018_6442);
+        assert_eq!(VM_DESTROY, u64::from(uapi::DRM_IOCTL_ASAHI_VM_DESTROY));
+        assert_eq!(VM_DESTROY, 0x4008_6443);
         assert_eq!(
             iowr::<uapi::drm_asahi_gem_create>(asahi_nr(5)),
             u64::from(uapi::DRM_IOCTL_ASAHI_GEM_CREATE)

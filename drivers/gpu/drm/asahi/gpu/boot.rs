@@ -92,26 +92,29 @@ const RTKIT_VA_END: u64 = 0xffff_ffae_1000_0000;
 const FIRMWARE_START_TIMEOUT: Delta = Delta::from_millis(1000);
 
 /// The UAT with the bootloader's regions as its shared memory.
-pub(crate) type KernelUat<'a> = Uat<MachineUat<RootTable<'a>, RegionMem<'a>>>;
+pub(crate) type KernelUatHw = MachineUat<RootTable, RegionMem>;
+
+/// The GPU MMU over the bootloader's regions.
+pub(crate) type KernelUat = Uat<KernelUatHw>;
 
 /// State the RTKit callbacks need.
 #[pin_data]
-pub(crate) struct FwShared<'a> {
+pub(crate) struct FwShared {
     dev: ARef<device::Device>,
-    uat: Arc<KernelUat<'a>>,
+    uat: Arc<KernelUat>,
     /// Next free address of the RTKit buffer window (never reused: the firmware asks for a
     /// handful of buffers per boot).
     #[pin]
     next_va: Mutex<u64>,
     /// The firmware log, drained on every host doorbell.
     #[pin]
-    fw_log: Mutex<FwLog<KernelHeapBacking<'a>>>,
+    fw_log: Mutex<FwLog<KernelHeapBacking>>,
     /// The event ring, drained on every host doorbell.
     #[pin]
-    events: Mutex<EventChannel<KernelHeapBacking<'a>>>,
+    events: Mutex<EventChannel<KernelHeapBacking>>,
     /// The statistics ring, drained on every host doorbell.
     #[pin]
-    stats: Mutex<StatsChannel<KernelHeapBacking<'a>>>,
+    stats: Mutex<StatsChannel<KernelHeapBacking>>,
     /// Whether the firmware crashed.
     health: Arc<FwHealth>,
 }
@@ -119,24 +122,24 @@ pub(crate) struct FwShared<'a> {
 /// A buffer lent to the firmware. RTKit lets go of it when the driver unbinds, but the
 /// firmware keeps running, so it is never freed (see shared/ARCHITECTURE.md, "Firmware
 /// lifetime"), only, were the coprocessor never started, unmapped and freed.
-pub(crate) struct FwBuffer<'a> {
+pub(crate) struct FwBuffer {
     /// The memory; freed by `drop` only after it was unmapped.
     pages: core::mem::ManuallyDrop<ContigPages>,
     cpu: core::ptr::NonNull<u8>,
     va: u64,
     size: usize,
-    uat: Arc<KernelUat<'a>>,
+    uat: Arc<KernelUat>,
 }
 
 // SAFETY: `cpu` only names memory inside `pages`, which may be shared between threads; the
 // driver never accesses the buffer through it (the C library reads crash logs).
-unsafe impl Send for FwBuffer<'_> {}
+unsafe impl Send for FwBuffer {}
 // SAFETY: As for `Send`.
-unsafe impl Sync for FwBuffer<'_> {}
+unsafe impl Sync for FwBuffer {}
 
 // SAFETY: `pages` stays allocated and mapped at `va` for `size` bytes until drop, and `cpu`
 // is its linear-map address, valid for at least `size` bytes while `pages` lives.
-unsafe impl rtkit::Buffer for FwBuffer<'_> {
+unsafe impl rtkit::Buffer for FwBuffer {
     fn iova(&self) -> u64 {
         self.va
     }
@@ -150,7 +153,7 @@ unsafe impl rtkit::Buffer for FwBuffer<'_> {
     }
 }
 
-impl Drop for FwBuffer<'_> {
+impl Drop for FwBuffer {
     fn drop(&mut self) {
         if self.uat.coprocessor_started() {
             pr_info!(
@@ -174,14 +177,14 @@ impl Drop for FwBuffer<'_> {
 }
 
 /// The driver's RTKit callbacks.
-pub(crate) struct FwOps<'a>(core::marker::PhantomData<&'a ()>);
+pub(crate) struct FwOps;
 
 #[vtable]
-impl<'a> rtkit::Operations for FwOps<'a> {
-    type Data = Pin<KBox<FwShared<'a>>>;
-    type Buffer = FwBuffer<'a>;
+impl rtkit::Operations for FwOps {
+    type Data = Pin<KBox<FwShared>>;
+    type Buffer = FwBuffer;
 
-    fn crashed(data: Pin<&FwShared<'a>>, crashlog: Option<&[u8]>) {
+    fn crashed(data: Pin<&FwShared>, crashlog: Option<&[u8]>) {
         if !data.health.mark_crashed() {
             return;
         }
@@ -216,7 +219,7 @@ impl<'a> rtkit::Operations for FwOps<'a> {
         );
     }
 
-    fn recv_message(data: Pin<&FwShared<'a>>, endpoint: u8, message: u64) {
+    fn recv_message(data: Pin<&FwShared>, endpoint: u8, message: u64) {
         if endpoint == EP_FIRMWARE && message == MSG_RX_DOORBELL {
             // KTrace is off (Globals) and not read.
             if let Err(e) = data.events.lock().drain(&data.dev) {
@@ -238,11 +241,7 @@ impl<'a> rtkit::Operations for FwOps<'a> {
         );
     }
 
-    fn shmem_setup(
-        data: Pin<&FwShared<'a>>,
-        size: usize,
-        iova: Option<u64>,
-    ) -> Result<FwBuffer<'a>> {
+    fn shmem_setup(data: Pin<&FwShared>, size: usize, iova: Option<u64>) -> Result<FwBuffer> {
         if iova.is_some() {
             // Buffers at firmware-chosen addresses are never requested by the GPU firmware.
             dev_err!(
@@ -283,7 +282,7 @@ impl<'a> rtkit::Operations for FwOps<'a> {
 /// A running GPU firmware.
 pub(crate) struct Firmware<'bound> {
     /// RTKit, running, with both GPU endpoints started.
-    rtkit: RtKit<'bound, FwOps<'bound>>,
+    rtkit: RtKit<'bound, FwOps>,
     /// Whether it crashed.
     health: Arc<FwHealth>,
 }
@@ -311,12 +310,12 @@ impl Firmware<'_> {
 /// anything the firmware could react to.
 pub(crate) fn new_rtkit<'bound>(
     dev: &'bound Device<Bound>,
-    uat: &Arc<KernelUat<'bound>>,
-    fw_log: FwLog<KernelHeapBacking<'bound>>,
-    events: EventChannel<KernelHeapBacking<'bound>>,
-    stats: StatsChannel<KernelHeapBacking<'bound>>,
+    uat: &Arc<KernelUat>,
+    fw_log: FwLog<KernelHeapBacking>,
+    events: EventChannel<KernelHeapBacking>,
+    stats: StatsChannel<KernelHeapBacking>,
     health: Arc<FwHealth>,
-) -> Result<RtKit<'bound, FwOps<'bound>>> {
+) -> Result<RtKit<'bound, FwOps>> {
     let shared = KBox::pin_init(
         try_pin_init!(FwShared {
             dev: dev.into(),
@@ -329,7 +328,7 @@ pub(crate) fn new_rtkit<'bound>(
         }? Error),
         GFP_KERNEL,
     )?;
-    RtKit::<FwOps<'bound>>::new(dev, None, 0, shared).inspect_err(|e| {
+    RtKit::<FwOps>::new(dev, None, 0, shared).inspect_err(|e| {
         if *e != EPROBE_DEFER {
             dev_err!(dev, "cannot set up RTKit: {:?}\n", e);
         }
@@ -365,7 +364,7 @@ pub(crate) fn check_not_started(dev: &Device<Bound>, asc: &IoMem<'_, ASC_CTL_SIZ
 pub(crate) fn start_coprocessor(
     dev: &Device<Bound>,
     asc: &IoMem<'_, ASC_CTL_SIZE>,
-    uat: &KernelUat<'_>,
+    uat: &KernelUat,
 ) -> Result<Instant<Monotonic>> {
     // From here on the firmware may use everything the UAT reaches until the SoC resets.
     uat.mark_coprocessor_started();
@@ -395,7 +394,7 @@ pub(crate) fn start_coprocessor(
 /// it cannot speak) or those of the endpoint starts.
 pub(crate) fn boot_rtkit<'bound>(
     dev: &Device<Bound>,
-    mut rtkit: RtKit<'bound, FwOps<'bound>>,
+    mut rtkit: RtKit<'bound, FwOps>,
     health: Arc<FwHealth>,
     t0: Instant<Monotonic>,
 ) -> Result<Firmware<'bound>> {

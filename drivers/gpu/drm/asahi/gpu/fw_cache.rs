@@ -59,17 +59,15 @@ const FLUSH_POLL: Delta = Delta::from_micros(500);
 
 /// The driver's side of coprocessor-cache flushes.
 #[pin_data]
-pub(crate) struct FwCache<'bound> {
+pub(crate) struct FwCache {
     /// The firmware-control ring; holding its lock is holding the kernel flush slot.
     #[pin]
-    channel: Mutex<FwCtlChannel<KernelHeapBacking<'bound>>>,
+    channel: Mutex<FwCtlChannel<KernelHeapBacking>>,
 }
 
-impl<'bound> FwCache<'bound> {
+impl FwCache {
     /// Takes over the firmware-control ring.
-    pub(crate) fn new(
-        channel: FwCtlChannel<KernelHeapBacking<'bound>>,
-    ) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(channel: FwCtlChannel<KernelHeapBacking>) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             channel <- new_mutex!(channel),
         })
@@ -88,7 +86,7 @@ impl<'bound> FwCache<'bound> {
         &self,
         dev: &Device<Bound>,
         fw: &Firmware<'_>,
-        uat: &KernelUat<'_>,
+        uat: &KernelUat,
         addr: u64,
         size: u64,
     ) -> Result {
@@ -118,8 +116,8 @@ impl<'bound> FwCache<'bound> {
         &self,
         dev: &Device<Bound>,
         fw: &Firmware<'_>,
-        uat: &KernelUat<'_>,
-        heaps: &[&SharedHeap<KernelHeapBacking<'bound>>],
+        uat: &KernelUat,
+        heaps: &[&SharedHeap<KernelHeapBacking>],
     ) -> Result<u64> {
         let mut collected = 0;
         for heap in heaps {
@@ -145,7 +143,7 @@ impl<'bound> FwCache<'bound> {
 fn flush_one<B: HeapBacking>(
     dev: &Device<Bound>,
     fw: &Firmware<'_>,
-    uat: &KernelUat<'_>,
+    uat: &KernelUat,
     channel: &mut FwCtlChannel<B>,
     addr: u64,
     pages: u16,

@@ -58,7 +58,7 @@ pub(crate) trait Blob {
     fn read(&self, dst: &mut [u8]) -> Result;
 }
 
-impl Blob for Mapping<'_> {
+impl Blob for Mapping {
     fn size(&self) -> usize {
         Mapping::size(self)
     }
