@@ -22,4 +22,15 @@ TMPDIR=$tmp timeout --kill-after=10 "$limit" "$out/linux" mem=1G console=tty kun
 if [ $status -eq 124 ] || [ $status -eq 137 ]; then
 	echo "kunit: UML did not halt within ${limit}s (log: $log)" >&2
 fi
-python3 "$repo/tools/testing/kunit/ktap_summary.py" --repo "$repo" --expect rust_doctests_kernel "$log"
+summary=0
+python3 "$repo/tools/testing/kunit/ktap_summary.py" --repo "$repo" --expect rust_doctests_kernel "$log" ||
+	summary=$?
+# A test can pass while the kernel complains (a sleeping allocation under a spinlock, a
+# WARN in a path it exercised): any such report fails the run, as on arm64.
+trouble=$(grep -E 'WARNING:|BUG:|Oops|Call Trace:|Kernel panic' "$log" | head -n 3 || true)
+if [ -n "$trouble" ]; then
+	echo "kunit: kernel trouble during the run (log: $log):"
+	echo "$trouble"
+	exit 1
+fi
+exit $summary
