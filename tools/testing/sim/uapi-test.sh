@@ -48,9 +48,11 @@ for pair in $pairs; do
 				[ -n "$p" ] && problems+=("$p")
 			done < <("$repo/tools/testing/sim/check-boot.sh" "$dir")
 		else
-			grep -nE 'WARNING:|BUG:|Oops|Call Trace|kernel BUG|general protection' "$log" |
-				head -n 5 | sed 's/^/kernel: /' | while IFS= read -r p; do echo "$p"; done >"$dir/kernel-problems"
-			while IFS= read -r p; do problems+=("$p"); done <"$dir/kernel-problems"
+			# A faulted run fails check-boot's firmware checks by design; only the kernel's
+			# own complaints count.
+			while IFS= read -r p; do
+				problems+=("kernel: $p")
+			done < <(grep -nE 'WARNING:|BUG:|Oops|Call Trace|kernel BUG|general protection' "$log" | head -n 5)
 		fi
 		summary=$(grep -aoE 'uapi-test: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 		grep -aE '^uapi-test: FAIL ' "$log" | while IFS= read -r l; do echo "  $l"; done

@@ -125,9 +125,7 @@ impl File {
         dev.timebase.get_time(req)?;
         Ok(0)
     }
-}
 
-impl File {
     /// VM_CREATE: a new address space, named by an id of this file.
     fn vm_create(
         dev: &AsahiDevice,

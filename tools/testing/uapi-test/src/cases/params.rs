@@ -75,38 +75,23 @@ fn read_params(drm: &Drm) -> Result<Global, String> {
 fn describes_this_soc() -> Outcome {
     let soc = this_soc()?;
     let p = read_params(&Drm::open_render()?)?;
-    check_eq!(
-        format!("{} generation", soc.name),
-        p.gpu_generation,
-        soc.generation
-    );
-    check_eq!(
-        format!("{} variant", soc.name),
-        p.gpu_variant,
-        u32::from(soc.variant)
-    );
-    check_eq!(
-        format!("{} revision", soc.name),
-        p.gpu_revision,
-        soc.revision
-    );
-    check_eq!(format!("{} chip id", soc.name), p.chip_id, soc.chip_id);
-    check_eq!(format!("{} dies", soc.name), p.num_dies, soc.dies);
-    check_eq!(
-        format!("{} clusters", soc.name),
-        p.num_clusters_total,
-        soc.clusters
-    );
-    check_eq!(
-        format!("{} cores per cluster", soc.name),
-        p.num_cores_per_cluster,
-        soc.cores_per_cluster
-    );
-    check_eq!(
-        format!("{} max frequency", soc.name),
-        p.max_frequency_khz,
-        soc.max_frequency_khz
-    );
+    let fields = [
+        ("generation", p.gpu_generation, soc.generation),
+        ("variant", p.gpu_variant, u32::from(soc.variant)),
+        ("revision", p.gpu_revision, soc.revision),
+        ("chip id", p.chip_id, soc.chip_id),
+        ("dies", p.num_dies, soc.dies),
+        ("clusters", p.num_clusters_total, soc.clusters),
+        (
+            "cores per cluster",
+            p.num_cores_per_cluster,
+            soc.cores_per_cluster,
+        ),
+        ("max frequency", p.max_frequency_khz, soc.max_frequency_khz),
+    ];
+    for (what, got, want) in fields {
+        check_eq!(format!("{} {what}", soc.name), got, want);
+    }
     // The firmware is told to take GPU faults softly (macOS's default), and says so.
     check_eq!(
         "features",
