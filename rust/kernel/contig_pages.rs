@@ -17,8 +17,13 @@
 
 use crate::{
     alloc::{
+        flags::{
+            __GFP_NOWARN, //
+            GFP_KERNEL,
+        },
         AllocError,
-        Flags, //
+        Flags,
+        KVVec, //
     },
     bindings,
     error::{
@@ -26,7 +31,10 @@ use crate::{
         Result, //
     },
     io::PhysAddr,
-    page::PAGE_SIZE,
+    page::{
+        BorrowedPage,
+        PAGE_SIZE, //
+    },
 };
 use core::ptr::NonNull;
 
@@ -180,5 +188,186 @@ impl Drop for ContigPages {
     fn drop(&mut self) {
         // SAFETY: By the type invariants we own the block, allocated with `self.order`.
         unsafe { bindings::__free_pages(self.page.as_ptr(), self.order) };
+    }
+}
+
+/// Order-0 pages grouped in naturally aligned, physically contiguous chunks of `2^order` pages.
+///
+/// A device MMU whose page is larger than the CPU's (a 16 KiB GPU page on a 4 KiB kernel) maps
+/// one chunk per device page, while the CPU side of the same buffer (user mappings, dma-buf
+/// scatterlists) deals in ordinary pages. Each chunk is one `alloc_pages()` block split with
+/// `split_page()`, so every page in it is an independent, refcounted order-0 page: a user
+/// mapping takes its own reference to it and may outlive this object.
+///
+/// Allocation is all at once and the memory is not swappable. User-sized requests should not
+/// take the machine down, so chunks are allocated with `__GFP_RETRY_MAYFAIL` (running out
+/// fails the allocation instead of invoking the OOM killer), and a pending signal stops a long
+/// allocation with [`ERESTARTSYS`].
+///
+/// # Invariants
+///
+/// - `pages` holds a multiple of `2^order` pointers; each group of `2^order` consecutive
+///   entries is one split block, naturally aligned in physical memory, whose pages this object
+///   holds one reference to.
+/// - Every page is in the kernel's linear map (no highmem).
+pub struct ChunkedPages {
+    pages: KVVec<NonNull<bindings::page>>,
+    order: u32,
+}
+
+// SAFETY: The pages are plain memory with no affinity to the allocating thread; their
+// references may be dropped from any thread.
+unsafe impl Send for ChunkedPages {}
+
+// SAFETY: `&ChunkedPages` only hands out physical addresses and borrowed pages, whose own
+// accessors are safe to use from several threads.
+unsafe impl Sync for ChunkedPages {}
+
+impl ChunkedPages {
+    /// How many chunks are allocated between two checks for a pending signal.
+    const SIGNAL_CHECK_INTERVAL: usize = 256;
+
+    /// Allocates `chunks` chunks of `2^order` pages each.
+    ///
+    /// `flags` are the page allocation flags (for instance `GFP_KERNEL_ACCOUNT | __GFP_ZERO`
+    /// for memory charged to and handed to userspace); `__GFP_HIGHMEM` is removed. The page
+    /// list is allocated with `GFP_KERNEL`; one too large for the allocator fails quietly.
+    ///
+    /// # Errors
+    ///
+    /// - [`EINVAL`] when `order` exceeds [`MAX_ORDER`].
+    /// - [`ENOMEM`] when the pages or the page list cannot be allocated.
+    /// - [`ERESTARTSYS`] when the current task got a signal during a long allocation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::{contig_pages::ChunkedPages, page::PAGE_SIZE};
+    ///
+    /// let buf = ChunkedPages::alloc(3, 2, GFP_KERNEL | __GFP_ZERO)?;
+    /// assert_eq!(buf.num_pages(), 12);
+    /// assert_eq!(buf.size(), 12 * PAGE_SIZE);
+    /// for (i, chunk) in buf.chunk_phys_addrs().enumerate() {
+    ///     // Each chunk is aligned to its size and its pages follow each other.
+    ///     assert_eq!(chunk % (4 * PAGE_SIZE as u64), 0);
+    ///     for p in 0..4 {
+    ///         let page = buf.page(i * 4 + p).ok_or(EINVAL)?;
+    ///         assert_eq!(page_phys(&page), chunk + (p * PAGE_SIZE) as u64);
+    ///     }
+    /// }
+    /// assert!(buf.page(12).is_none());
+    /// # fn page_phys(page: &kernel::page::Page) -> u64 {
+    /// #     // SAFETY: `page` is a valid page.
+    /// #     unsafe { kernel::bindings::page_to_phys(page.as_ptr()) }
+    /// # }
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn alloc(chunks: usize, order: u32, flags: Flags) -> Result<Self> {
+        if order > MAX_ORDER {
+            return Err(EINVAL);
+        }
+        let per_chunk = 1usize << order;
+        let total = chunks.checked_mul(per_chunk).ok_or(ENOMEM)?;
+        // `__GFP_COMP` is never in `Flags`, so the blocks are not compound pages and
+        // `split_page()` accepts them.
+        let gfp = (flags.as_raw() & !bindings::__GFP_HIGHMEM)
+            | bindings::__GFP_RETRY_MAYFAIL
+            | bindings::__GFP_NOWARN;
+        // Pages allocated so far are freed by `drop` on any early return.
+        let mut this = Self {
+            // A list too large for the allocator is an ordinary ENOMEM, not a warning.
+            pages: KVVec::with_capacity(total, GFP_KERNEL | __GFP_NOWARN)?,
+            order,
+        };
+        for chunk in 0..chunks {
+            if chunk % Self::SIGNAL_CHECK_INTERVAL == Self::SIGNAL_CHECK_INTERVAL - 1
+                && crate::current!().signal_pending()
+            {
+                return Err(ERESTARTSYS);
+            }
+            // SAFETY: `alloc_pages` may be called with any flags and order; it may sleep if the
+            // flags allow it.
+            let head = NonNull::new(unsafe { bindings::alloc_pages(gfp, order) }).ok_or(ENOMEM)?;
+            if order > 0 {
+                // SAFETY: `head` is a non-compound block of this order that we own.
+                unsafe { bindings::split_page(head.as_ptr(), order) };
+            }
+            for i in 0..per_chunk {
+                // SAFETY: The block holds `per_chunk` pages, whose `struct page`s are
+                // consecutive because the block is physically contiguous.
+                let page = unsafe { head.add(i) };
+                if this.pages.push_within_capacity(page).is_err() {
+                    // Cannot happen (the capacity was reserved above); should it, free the
+                    // block's pages not yet in the list rather than leak them.
+                    for j in i..per_chunk {
+                        // SAFETY: Pages `i..per_chunk` of the block are ours alone.
+                        unsafe { bindings::__free_pages(head.add(j).as_ptr(), 0) };
+                    }
+                    return Err(ENOMEM);
+                }
+            }
+        }
+        // INVARIANT: Each iteration pushed one whole split block of `2^order` lowmem pages.
+        Ok(this)
+    }
+
+    /// Returns the chunk order: each chunk holds `2^order` pages.
+    pub fn order(&self) -> u32 {
+        self.order
+    }
+
+    /// Returns the size of one chunk in bytes.
+    pub fn chunk_size(&self) -> usize {
+        PAGE_SIZE << self.order
+    }
+
+    /// Returns the number of order-0 pages.
+    pub fn num_pages(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Returns the size of the whole buffer in bytes.
+    pub fn size(&self) -> usize {
+        self.pages.len() * PAGE_SIZE
+    }
+
+    /// Returns the page at `index`, or `None` past the end.
+    pub fn page(&self, index: usize) -> Option<BorrowedPage<'_>> {
+        let page = *self.pages.get(index)?;
+        // SAFETY: By the type invariants we hold a reference to the page for as long as
+        // `self` lives, which bounds the borrow.
+        Some(unsafe { BorrowedPage::from_raw(page) })
+    }
+
+    /// Returns the physical address of each chunk in order, for programming a device.
+    ///
+    /// Each address is aligned to [`ChunkedPages::chunk_size`]. They are CPU physical
+    /// addresses: a device behind an IOMMU needs a DMA mapping instead.
+    pub fn chunk_phys_addrs(&self) -> impl Iterator<Item = PhysAddr> + '_ {
+        self.pages.iter().step_by(1 << self.order).map(|page| {
+            // SAFETY: By the type invariants `page` is a valid page we hold a reference to.
+            unsafe { bindings::page_to_phys(page.as_ptr()) }
+        })
+    }
+
+    /// Returns the page list as a C array of `struct page *`, [`num_pages`] long, for C APIs
+    /// that take one (such as `drm_prime_pages_to_sg()`).
+    ///
+    /// The array is valid for reads while `self` lives and must not be written through.
+    ///
+    /// [`num_pages`]: ChunkedPages::num_pages
+    pub fn as_raw_pages(&self) -> *const *mut bindings::page {
+        // `NonNull<T>` has the layout of `*mut T`.
+        self.pages.as_ptr().cast()
+    }
+}
+
+impl Drop for ChunkedPages {
+    fn drop(&mut self) {
+        for page in self.pages.iter() {
+            // SAFETY: By the type invariants we hold one reference to each page; dropping it
+            // frees the page unless a user mapping still holds another.
+            unsafe { bindings::__free_pages(page.as_ptr(), 0) };
+        }
     }
 }

@@ -27,6 +27,7 @@ mod dt;
 mod event;
 mod file;
 mod fw;
+mod gem;
 mod gpu;
 mod gpu_id;
 mod hw;

@@ -13,7 +13,6 @@
 use kernel::{
     drm::{
         self,
-        gem,
         ioctl, //
     },
     new_mutex,
@@ -30,6 +29,10 @@ use kernel::{
 };
 
 use crate::{
+    gem::{
+        self,
+        Bo, //
+    },
     gpu::{
         boot::KernelUat,
         crash::FwHealth, //
@@ -61,22 +64,6 @@ pub(crate) struct DeviceData {
     pub(crate) timebase: Timebase,
     /// The GPU MMU user VMs are created in.
     pub(crate) uat: Arc<KernelUat>,
-}
-
-/// A GEM object's driver data.
-pub(crate) struct Bo;
-
-impl gem::DriverObject for Bo {
-    type Driver = AsahiDriver;
-    type Args = ();
-
-    fn new<Ctx: drm::DeviceContext>(
-        _dev: &AsahiDevice<Ctx>,
-        _size: usize,
-        _args: (),
-    ) -> impl PinInit<Self, Error> {
-        Ok::<_, Error>(Bo)
-    }
 }
 
 /// Per-client state: the objects only this file can name.
@@ -134,7 +121,8 @@ impl File {
     ) -> Result<u32> {
         let kernel = vm::kernel_range(req)?;
         dev.health.check()?;
-        let vm = Arc::new(UserVm::new(dev.uat.new_vm()?, kernel), GFP_KERNEL)?;
+        let resv = gem::new_resv_object(dev)?;
+        let vm = Arc::new(UserVm::new(dev.uat.new_vm()?, kernel, resv), GFP_KERNEL)?;
         let this = file.inner();
         let _serial = this.vms_lock.lock();
         let id = this
@@ -167,12 +155,20 @@ impl File {
         Ok(0)
     }
 
+    /// VM_BIND: not implemented yet (the table needs an entry at its index).
+    fn vm_bind(
+        _dev: &AsahiDevice,
+        _req: &mut uapi::drm_asahi_vm_bind,
+        _file: &AsahiFile,
+    ) -> Result<u32> {
+        Err(ENOTTY)
+    }
+
     /// The file's VM `id`.
     ///
     /// # Errors
     ///
     /// [`ENOENT`] when this file has no such VM.
-    #[allow(dead_code)] // GEM_CREATE, VM_BIND and QUEUE_CREATE look VMs up.
     pub(crate) fn vm(&self, id: u32) -> Result<Arc<UserVm>> {
         let vms = self.vms.lock();
         let vm = vms.get(usize::try_from(id)?).ok_or(ENOENT)?;
@@ -193,7 +189,7 @@ const INFO: drm::DriverInfo = drm::DriverInfo {
 impl drm::Driver for AsahiDriver {
     type Data = DeviceData;
     type File = File;
-    type Object<Ctx: drm::DeviceContext> = gem::shmem::Object<Bo, Ctx>;
+    type Object<Ctx: drm::DeviceContext> = kernel::drm::gem::chunked::Object<Bo, Ctx>;
 
     const INFO: drm::DriverInfo = INFO;
     const FEAT_RENDER: bool = true;
@@ -207,5 +203,9 @@ impl drm::Driver for AsahiDriver {
         (ASAHI_VM_CREATE, drm_asahi_vm_create, ioctl::AUTH | ioctl::RENDER_ALLOW, File::vm_create),
         (ASAHI_VM_DESTROY, drm_asahi_vm_destroy, ioctl::AUTH | ioctl::RENDER_ALLOW,
             File::vm_destroy),
+        (ASAHI_VM_BIND, drm_asahi_vm_bind, ioctl::AUTH | ioctl::RENDER_ALLOW, File::vm_bind),
+        (ASAHI_GEM_CREATE, drm_asahi_gem_create, ioctl::AUTH | ioctl::RENDER_ALLOW, gem::create),
+        (ASAHI_GEM_MMAP_OFFSET, drm_asahi_gem_mmap_offset, ioctl::AUTH | ioctl::RENDER_ALLOW,
+            gem::mmap_offset),
     }
 }

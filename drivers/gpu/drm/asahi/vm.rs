@@ -14,11 +14,15 @@ use core::ops::Range;
 
 use kernel::{
     prelude::*,
-    sync::Arc,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
     uapi, //
 };
 
 use crate::{
+    gem::AsahiObject,
     gpu::boot::KernelUatHw,
     params::VM_KERNEL_MIN_SIZE,
     uat::{
@@ -37,6 +41,8 @@ pub(crate) struct UserVm {
     _ctx: Arc<Vm<KernelUatHw>>,
     /// The range userspace left to the kernel.
     kernel: Range<u64>,
+    /// The empty object whose reservation the VM's private objects share.
+    resv: ARef<AsahiObject>,
 }
 
 impl UserVm {
@@ -44,6 +50,11 @@ impl UserVm {
     #[allow(dead_code)] // VM_BIND refuses binds into it; per-VM firmware objects live there.
     pub(crate) fn kernel_range(&self) -> &Range<u64> {
         &self.kernel
+    }
+
+    /// The object whose reservation the VM's private objects share.
+    pub(crate) fn resv(&self) -> &AsahiObject {
+        &self.resv
     }
 }
 
@@ -70,9 +81,17 @@ pub(crate) fn kernel_range(req: &uapi::drm_asahi_vm_create) -> Result<Range<u64>
 
 impl UserVm {
     /// A VM over the new context `ctx`, leaving `kernel` (checked by [`kernel_range`]) to the
-    /// kernel.
-    pub(crate) fn new(ctx: Arc<Vm<KernelUatHw>>, kernel: Range<u64>) -> Self {
-        Self { _ctx: ctx, kernel }
+    /// kernel, with `resv` as the reservation of its private objects.
+    pub(crate) fn new(
+        ctx: Arc<Vm<KernelUatHw>>,
+        kernel: Range<u64>,
+        resv: ARef<AsahiObject>,
+    ) -> Self {
+        Self {
+            _ctx: ctx,
+            kernel,
+            resv,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! The test cases, grouped by ioctl.
 
 mod device;
+mod gem;
 mod params;
 mod time;
 mod vm;
@@ -16,6 +17,7 @@ pub(crate) fn running() -> Vec<Case> {
     all.extend(params::CASES);
     all.extend(time::CASES);
     all.extend(vm::CASES);
+    all.extend(gem::CASES);
     all
 }
 

@@ -61,6 +61,21 @@ pub(crate) const VM_CREATE: u64 =
 pub(crate) const VM_DESTROY: u64 =
     iow::<uapi::drm_asahi_vm_destroy>(asahi_nr(uapi::drm_asahi_ioctl_id_DRM_ASAHI_VM_DESTROY));
 
+/// `DRM_IOCTL_ASAHI_GEM_CREATE`.
+pub(crate) const GEM_CREATE: u64 =
+    iowr::<uapi::drm_asahi_gem_create>(asahi_nr(uapi::drm_asahi_ioctl_id_DRM_ASAHI_GEM_CREATE));
+/// `DRM_IOCTL_ASAHI_GEM_MMAP_OFFSET`.
+pub(crate) const GEM_MMAP_OFFSET: u64 = iowr::<uapi::drm_asahi_gem_mmap_offset>(asahi_nr(
+    uapi::drm_asahi_ioctl_id_DRM_ASAHI_GEM_MMAP_OFFSET,
+));
+
+/// `DRM_IOCTL_GEM_CLOSE` (drm.h: `DRM_IOW(0x09, struct drm_gem_close)`).
+pub(crate) const GEM_CLOSE: u64 = iow::<uapi::drm_gem_close>(0x09);
+/// `DRM_IOCTL_PRIME_HANDLE_TO_FD` (drm.h: `DRM_IOWR(0x2d, struct drm_prime_handle)`).
+pub(crate) const PRIME_HANDLE_TO_FD: u64 = iowr::<uapi::drm_prime_handle>(0x2d);
+/// `DRM_IOCTL_PRIME_FD_TO_HANDLE` (drm.h: `DRM_IOWR(0x2e, struct drm_prime_handle)`).
+pub(crate) const PRIME_FD_TO_HANDLE: u64 = iowr::<uapi::drm_prime_handle>(0x2e);
+
 /// An open DRM device file.
 pub(crate) struct Drm {
     file: File,
@@ -96,6 +111,11 @@ impl Drm {
         Ok(Self { file })
     }
 
+    /// The file descriptor, for `mmap()`.
+    pub(crate) fn fd(&self) -> i32 {
+        self.file.as_raw_fd()
+    }
+
     /// Issues `request` with `arg`; the error is the errno.
     pub(crate) fn ioctl<T>(&self, request: u64, arg: &mut T) -> Result<i32, i32> {
         // SAFETY: `arg` is a valid, exclusively borrowed `T` for the duration of the call, and
@@ -112,6 +132,10 @@ impl Drm {
 
 /// Errno values the cases expect.
 pub(crate) mod errno {
+    /// Permission denied.
+    pub(crate) const EACCES: i32 = 13;
+    /// Out of memory.
+    pub(crate) const ENOMEM: i32 = 12;
     /// Bad address.
     pub(crate) const EFAULT: i32 = 14;
     /// No such device.
@@ -138,9 +162,16 @@ mod tests {
         assert_eq!(VM_CREATE, 0xc018_6442);
         assert_eq!(VM_DESTROY, u64::from(uapi::DRM_IOCTL_ASAHI_VM_DESTROY));
         assert_eq!(VM_DESTROY, 0x4008_6443);
+        assert_eq!(GEM_CREATE, u64::from(uapi::DRM_IOCTL_ASAHI_GEM_CREATE));
+        assert_eq!(GEM_CREATE, 0xc018_6445);
         assert_eq!(
-            iowr::<uapi::drm_asahi_gem_create>(asahi_nr(5)),
-            u64::from(uapi::DRM_IOCTL_ASAHI_GEM_CREATE)
+            GEM_MMAP_OFFSET,
+            u64::from(uapi::DRM_IOCTL_ASAHI_GEM_MMAP_OFFSET)
         );
+        assert_eq!(GEM_MMAP_OFFSET, 0xc010_6446);
+        // drm.h's generic ioctls, as libdrm encodes them.
+        assert_eq!(GEM_CLOSE, 0x4008_6409);
+        assert_eq!(PRIME_HANDLE_TO_FD, 0xc00c_642d);
+        assert_eq!(PRIME_FD_TO_HANDLE, 0xc00c_642e);
     }
 }

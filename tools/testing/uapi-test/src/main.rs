@@ -13,6 +13,7 @@
 mod cases;
 mod drm;
 mod expect;
+mod mmap;
 #[allow(
     dead_code,
     unused_imports,
