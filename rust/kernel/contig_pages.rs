@@ -343,7 +343,7 @@ impl ChunkedPages {
     ///
     /// Each address is aligned to [`ChunkedPages::chunk_size`]. They are CPU physical
     /// addresses: a device behind an IOMMU needs a DMA mapping instead.
-    pub fn chunk_phys_addrs(&self) -> impl Iterator<Item = PhysAddr> + '_ {
+    pub fn chunk_phys_addrs(&self) -> impl Iterator<Item = PhysAddr> + Clone + '_ {
         self.pages.iter().step_by(1 << self.order).map(|page| {
             // SAFETY: By the type invariants `page` is a valid page we hold a reference to.
             unsafe { bindings::page_to_phys(page.as_ptr()) }

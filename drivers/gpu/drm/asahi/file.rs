@@ -31,6 +31,7 @@ use kernel::{
 use crate::{
     gem::{
         self,
+        AsahiObject,
         Bo, //
     },
     gpu::{
@@ -121,8 +122,7 @@ impl File {
     ) -> Result<u32> {
         let kernel = vm::kernel_range(req)?;
         dev.health.check()?;
-        let resv = gem::new_resv_object(dev)?;
-        let vm = Arc::new(UserVm::new(dev.uat.new_vm()?, kernel, resv), GFP_KERNEL)?;
+        let vm = UserVm::new(dev, dev.uat.new_vm()?, kernel)?;
         let this = file.inner();
         let _serial = this.vms_lock.lock();
         let id = this
@@ -155,13 +155,43 @@ impl File {
         Ok(0)
     }
 
-    /// VM_BIND: not implemented yet (the table needs an entry at its index).
+    /// VM_BIND: maps and unmaps ranges of one of the file's VMs.
     fn vm_bind(
         _dev: &AsahiDevice,
-        _req: &mut uapi::drm_asahi_vm_bind,
-        _file: &AsahiFile,
+        req: &mut uapi::drm_asahi_vm_bind,
+        file: &AsahiFile,
     ) -> Result<u32> {
-        Err(ENOTTY)
+        if req.pad != 0 {
+            return Err(EINVAL);
+        }
+        let vm = file.inner().vm(req.vm_id)?;
+        let ops = vm.read_ops(req.userptr, req.num_binds, req.stride)?;
+        vm.bind(file, &ops)?;
+        Ok(0)
+    }
+
+    /// Unmaps `obj` from every VM of this file: its handle is being closed, and a client
+    /// must not keep GPU access to an object it can no longer name.
+    pub(crate) fn unmap_object(&self, obj: &AsahiObject) {
+        let mut next = 0;
+        loop {
+            // The VM is taken out of the xarray's spinlock before the sleeping unmap.
+            let found = {
+                let vms = self.vms.lock();
+                vms.find(next, usize::MAX)
+                    .map(|(id, vm)| (id, Arc::from(vm)))
+            };
+            let Some((id, vm)) = found else {
+                break;
+            };
+            if let Err(e) = vm.unmap_object(obj) {
+                pr_warn!("VM {}: cannot unmap a closed object ({:?})\n", id, e);
+            }
+            match id.checked_add(1) {
+                Some(n) => next = n,
+                None => break,
+            }
+        }
     }
 
     /// The file's VM `id`.

@@ -54,6 +54,10 @@ impl gem::DriverObject for Bo {
     ) -> impl PinInit<Self, Error> {
         Ok::<_, Error>(Bo)
     }
+
+    fn close(obj: &AsahiObject, file: &gem::DriverFile<Self>) {
+        file.inner().unmap_object(obj);
+    }
 }
 
 /// Chunk order of the backing: one chunk per GPU page.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 
-//! GPU address spaces of userspace clients (VM_CREATE, VM_DESTROY).
+//! GPU address spaces of userspace clients (VM_CREATE, VM_DESTROY, VM_BIND).
 //!
 //! A VM is a UAT user context: a lower-half page table that borrows one of the GPU's context
 //! slots while work runs in it. Userspace manages the VM's range from `vm_start` to `vm_end`
@@ -9,20 +9,53 @@
 //! gives the top 32 GiB, mesa-asahi-userspace.md §4.3). Every later bind is checked against
 //! both ranges. VMs belong to one DRM file and are named by small per-file ids, so a client
 //! cannot even name another's VMs (asahi-driver-facts.md §8).
+//!
+//! Binding (VM_BIND) goes through `kernel::drm::gpuvm`, which tracks what is mapped where and
+//! turns each request into map, unmap and split steps that [`mapper`] applies to the UAT
+//! context. One mutex per VM serialises requests. A mapping keeps its object alive; closing
+//! the object's handle unmaps it from every VM of the file ([`UserVm::unmap_object`]), and
+//! destroying the VM unmaps everything on both sides of the kernel range.
+
+mod bind_op;
+mod mapper;
 
 use core::ops::Range;
 
 use kernel::{
+    drm::{
+        gem::BaseObject,
+        gpuvm::{
+            GpuVm,
+            OpMapRequest,
+            UniqueRefGpuVm, //
+        },
+    },
+    new_mutex,
     prelude::*,
     sync::{
         aref::ARef,
-        Arc, //
+        Arc,
+        Mutex, //
     },
+    uaccess::UserSlice,
     uapi, //
 };
 
+pub(crate) use bind_op::BindOp;
+use mapper::{
+    Mapper,
+    Steps, //
+};
+
 use crate::{
-    gem::AsahiObject,
+    file::{
+        AsahiDevice,
+        AsahiFile, //
+    },
+    gem::{
+        self,
+        AsahiObject, //
+    },
     gpu::boot::KernelUatHw,
     params::VM_KERNEL_MIN_SIZE,
     uat::{
@@ -31,11 +64,15 @@ use crate::{
             USER_END,
             USER_START, //
         },
-        pte::PAGE_SIZE,
+        pte::{
+            self,
+            PAGE_SIZE, //
+        },
     },
 };
 
 /// One client's GPU address space.
+#[pin_data(PinnedDrop)]
 pub(crate) struct UserVm {
     /// The UAT context.
     _ctx: Arc<Vm<KernelUatHw>>,
@@ -43,18 +80,191 @@ pub(crate) struct UserVm {
     kernel: Range<u64>,
     /// The empty object whose reservation the VM's private objects share.
     resv: ARef<AsahiObject>,
+    /// What is mapped where; requests hold the lock from the first step to the last.
+    #[pin]
+    gpuvm: Mutex<UniqueRefGpuVm<Mapper>>,
 }
 
 impl UserVm {
-    /// The range userspace left to the kernel.
-    #[allow(dead_code)] // VM_BIND refuses binds into it; per-VM firmware objects live there.
-    pub(crate) fn kernel_range(&self) -> &Range<u64> {
-        &self.kernel
+    /// A VM over the new context `ctx`, leaving `kernel` (checked by [`kernel_range`]) to the
+    /// kernel.
+    ///
+    /// # Errors
+    ///
+    /// [`ENOMEM`].
+    pub(crate) fn new(
+        dev: &AsahiDevice,
+        ctx: Arc<Vm<KernelUatHw>>,
+        kernel: Range<u64>,
+    ) -> Result<Arc<Self>> {
+        let resv = gem::new_resv_object(dev)?;
+        let gpuvm = GpuVm::new::<Error, _>(
+            c"asahi",
+            dev,
+            &*resv,
+            USER_START..USER_END,
+            kernel.clone(),
+            Mapper { ctx: ctx.clone() },
+        )?;
+        Arc::pin_init(
+            try_pin_init!(Self {
+                _ctx: ctx,
+                kernel,
+                resv,
+                gpuvm <- new_mutex!(gpuvm),
+            }),
+            GFP_KERNEL,
+        )
     }
 
     /// The object whose reservation the VM's private objects share.
     pub(crate) fn resv(&self) -> &AsahiObject {
         &self.resv
+    }
+
+    /// Reads and checks the `count` operations of `stride` bytes at `userptr`.
+    ///
+    /// # Errors
+    ///
+    /// [`EINVAL`] for a zero stride, an array whose size overflows or any bad operation
+    /// ([`bind_op::check`]); [`EFAULT`] when the array cannot be read; [`ENOMEM`].
+    pub(crate) fn read_ops(&self, userptr: u64, count: u32, stride: u32) -> Result<KVec<BindOp>> {
+        let stride = usize::try_from(stride)?;
+        let count = usize::try_from(count)?;
+        if stride == 0 {
+            return Err(EINVAL);
+        }
+        let len = count.checked_mul(stride).ok_or(EINVAL)?;
+        let mut reader =
+            UserSlice::new(UserPtr::from_addr(usize::try_from(userptr)?), len).reader();
+        // Grown as entries are read, so a huge count with a short array fails on the array.
+        let mut ops = KVec::new();
+        for _ in 0..count {
+            let op = bind_op::read(&mut reader, stride)?;
+            ops.push(bind_op::check(&op, &self.kernel)?, GFP_KERNEL)?;
+        }
+        Ok(ops)
+    }
+
+    /// Applies checked operations in order, looking objects up in `file`.
+    ///
+    /// Every object is looked up and checked before anything changes.
+    ///
+    /// # Errors
+    ///
+    /// [`ENOENT`] for an unknown handle; [`EINVAL`] when a mapping runs past its object or
+    /// binds another VM's private object; [`ENOMEM`]. A failure while applying (only
+    /// [`ENOMEM`] for page tables) leaves the earlier operations applied.
+    pub(crate) fn bind(&self, file: &AsahiFile, ops: &[BindOp]) -> Result {
+        let mut objects = KVec::with_capacity(ops.len(), GFP_KERNEL)?;
+        for op in ops {
+            let obj = match op {
+                BindOp::Map { handle, .. } => {
+                    let obj = AsahiObject::lookup_handle(file, *handle)?;
+                    let needed = op.object_range().ok_or(EINVAL)?;
+                    if needed.end > obj.size() as u64 {
+                        return Err(EINVAL);
+                    }
+                    if obj
+                        .parent_resv_obj()
+                        .is_some_and(|p| !core::ptr::eq(p, &*self.resv))
+                    {
+                        return Err(EINVAL);
+                    }
+                    Some(obj)
+                }
+                BindOp::Unmap { .. } => None,
+            };
+            objects.push(obj, GFP_KERNEL)?;
+        }
+        let mut gpuvm = self.gpuvm.lock();
+        let mut result = Ok(());
+        for (op, obj) in ops.iter().zip(objects.iter()) {
+            result = Self::apply(&mut gpuvm, op, obj.as_deref());
+            if result.is_err() {
+                break;
+            }
+        }
+        let cleanup: ARef<GpuVm<Mapper>> = (&**gpuvm).into();
+        drop(gpuvm);
+        // Nodes and vm_bos the steps let go of are freed outside the lock.
+        cleanup.deferred_cleanup();
+        result
+    }
+
+    fn apply(gpuvm: &mut UniqueRefGpuVm<Mapper>, op: &BindOp, obj: Option<&AsahiObject>) -> Result {
+        match (op, obj) {
+            (
+                BindOp::Map {
+                    offset,
+                    va,
+                    prot,
+                    single_page,
+                    ..
+                },
+                Some(obj),
+            ) => {
+                let mut steps = Steps::new(*prot, *single_page)?;
+                let vm_bo = gpuvm.obtain(obj, ())?;
+                gpuvm.sm_map(OpMapRequest {
+                    addr: va.start,
+                    range: va.end - va.start,
+                    gem_offset: *offset,
+                    vm_bo: &vm_bo,
+                    context: &mut steps,
+                })
+            }
+            (BindOp::Unmap { va }, _) => {
+                let mut steps = Steps::new(pte::PROT_GPU_SHARED_RO, false)?;
+                gpuvm.sm_unmap(va.start, va.end - va.start, &mut steps)
+            }
+            (BindOp::Map { .. }, None) => Err(EINVAL),
+        }
+    }
+
+    /// Unmaps every mapping of `obj` in this VM (its handle is being closed).
+    ///
+    /// # Errors
+    ///
+    /// [`ENOMEM`]; the object then stays mapped until the VM goes.
+    pub(crate) fn unmap_object(&self, obj: &AsahiObject) -> Result {
+        let mut gpuvm = self.gpuvm.lock();
+        let ranges = gpuvm.obtain(obj, ())?.va_ranges()?;
+        let mut result = Ok(());
+        for r in ranges.iter() {
+            let mut steps = Steps::new(pte::PROT_GPU_SHARED_RO, false)?;
+            result = gpuvm.sm_unmap(r.start, r.end - r.start, &mut steps);
+            if result.is_err() {
+                break;
+            }
+        }
+        let cleanup: ARef<GpuVm<Mapper>> = (&**gpuvm).into();
+        drop(gpuvm);
+        cleanup.deferred_cleanup();
+        result
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for UserVm {
+    /// Unmaps everything on both sides of the kernel range, so GPUVM is empty when it goes.
+    fn drop(self: Pin<&mut Self>) {
+        let kernel = self.kernel.clone();
+        let mut gpuvm = self.gpuvm.lock();
+        for (start, end) in [(USER_START, kernel.start), (kernel.end, USER_END)] {
+            if start >= end {
+                continue;
+            }
+            // Whole mappings only: no split, so no node is needed and none can fail to be had.
+            let result = Steps::new(pte::PROT_GPU_SHARED_RO, false)
+                .and_then(|mut steps| gpuvm.sm_unmap(start, end - start, &mut steps));
+            if let Err(e) = result {
+                pr_err!("cannot unmap a VM being destroyed ({:?})\n", e);
+            }
+        }
+        let cleanup: ARef<GpuVm<Mapper>> = (&**gpuvm).into();
+        drop(gpuvm);
+        cleanup.deferred_cleanup();
     }
 }
 
@@ -77,22 +287,6 @@ pub(crate) fn kernel_range(req: &uapi::drm_asahi_vm_create) -> Result<Range<u64>
         return Err(EINVAL);
     }
     Ok(start..end)
-}
-
-impl UserVm {
-    /// A VM over the new context `ctx`, leaving `kernel` (checked by [`kernel_range`]) to the
-    /// kernel, with `resv` as the reservation of its private objects.
-    pub(crate) fn new(
-        ctx: Arc<Vm<KernelUatHw>>,
-        kernel: Range<u64>,
-        resv: ARef<AsahiObject>,
-    ) -> Self {
-        Self {
-            _ctx: ctx,
-            kernel,
-            resv,
-        }
-    }
 }
 
 #[cfg(CONFIG_DRM_ASAHI_KUNIT_TEST)]

@@ -204,6 +204,11 @@ impl<T: DriverObject, C: DeviceContext> Object<T, C> {
         &self.pages
     }
 
+    /// Returns the object whose reservation this one shares, if any.
+    pub fn parent_resv_obj(&self) -> Option<&Self> {
+        self.parent_resv_obj.as_deref()
+    }
+
     /// Returns whether the object may be exported as a dma-buf.
     pub fn is_exportable(&self) -> bool {
         self.exportable

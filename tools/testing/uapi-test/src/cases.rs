@@ -2,6 +2,7 @@
 
 //! The test cases, grouped by ioctl.
 
+mod bind;
 mod device;
 mod gem;
 mod params;
@@ -18,6 +19,7 @@ pub(crate) fn running() -> Vec<Case> {
     all.extend(time::CASES);
     all.extend(vm::CASES);
     all.extend(gem::CASES);
+    all.extend(bind::CASES);
     all
 }
 

@@ -61,6 +61,10 @@ pub(crate) const VM_CREATE: u64 =
 pub(crate) const VM_DESTROY: u64 =
     iow::<uapi::drm_asahi_vm_destroy>(asahi_nr(uapi::drm_asahi_ioctl_id_DRM_ASAHI_VM_DESTROY));
 
+/// `DRM_IOCTL_ASAHI_VM_BIND`.
+pub(crate) const VM_BIND: u64 =
+    iow::<uapi::drm_asahi_vm_bind>(asahi_nr(uapi::drm_asahi_ioctl_id_DRM_ASAHI_VM_BIND));
+
 /// `DRM_IOCTL_ASAHI_GEM_CREATE`.
 pub(crate) const GEM_CREATE: u64 =
     iowr::<uapi::drm_asahi_gem_create>(asahi_nr(uapi::drm_asahi_ioctl_id_DRM_ASAHI_GEM_CREATE));
@@ -162,6 +166,8 @@ mod tests {
         assert_eq!(VM_CREATE, 0xc018_6442);
         assert_eq!(VM_DESTROY, u64::from(uapi::DRM_IOCTL_ASAHI_VM_DESTROY));
         assert_eq!(VM_DESTROY, 0x4008_6443);
+        assert_eq!(VM_BIND, u64::from(uapi::DRM_IOCTL_ASAHI_VM_BIND));
+        assert_eq!(VM_BIND, 0x4018_6444);
         assert_eq!(GEM_CREATE, u64::from(uapi::DRM_IOCTL_ASAHI_GEM_CREATE));
         assert_eq!(GEM_CREATE, 0xc018_6445);
         assert_eq!(

@@ -487,6 +487,18 @@ impl<P: UatHw> Vm<P> {
         self.inner.lock().pt.map(va, pa, size, prot)
     }
 
+    /// Maps the physical chunks `(pa, len)` back to back from `va`.
+    ///
+    /// # Errors
+    ///
+    /// As [`PageTable::map_sg`]; on error nothing was changed.
+    pub(crate) fn map_sg<I>(&self, va: u64, chunks: I, prot: Prot) -> Result
+    where
+        I: Iterator<Item = (u64, u64)> + Clone,
+    {
+        self.inner.lock().pt.map_sg(va, chunks, prot)
+    }
+
     /// Maps `[va, va + size)` over whatever is there: replaced pages are unmapped and
     /// invalidated before the new ones are written (break-before-make).
     ///

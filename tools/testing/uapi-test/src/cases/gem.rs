@@ -101,13 +101,13 @@ pub(crate) fn map(drm: &Drm, handle: u32, len: u64) -> Result<Mapping, String> {
 }
 
 /// GEM_CLOSE.
-fn gem_close(drm: &Drm, handle: u32) -> Result<(), i32> {
+pub(crate) fn gem_close(drm: &Drm, handle: u32) -> Result<(), i32> {
     let mut req = uapi::drm_gem_close { handle, pad: 0 };
     drm.ioctl(GEM_CLOSE, &mut req).map(|_| ())
 }
 
 /// A VM with Mesa's kernel range.
-fn vm_create(drm: &Drm) -> Result<u32, String> {
+pub(crate) fn vm_create(drm: &Drm) -> Result<u32, String> {
     let mut req = uapi::drm_asahi_vm_create {
         kernel_start: 0x77_ffff_8000,
         kernel_end: 0x7f_ffff_8000,
