@@ -64,10 +64,7 @@ use crate::{
             USER_END,
             USER_START, //
         },
-        pte::{
-            self,
-            PAGE_SIZE, //
-        },
+        pte::PAGE_SIZE,
     },
 };
 
@@ -177,17 +174,20 @@ impl UserVm {
             };
             objects.push(obj, GFP_KERNEL)?;
         }
+        self.with_gpuvm(|gpuvm| {
+            ops.iter()
+                .zip(objects.iter())
+                .try_for_each(|(op, obj)| Self::apply(gpuvm, op, obj.as_deref()))
+        })
+    }
+
+    /// Runs `f` with the VM's GPUVM locked, then frees what its steps let go of (nodes and
+    /// vm_bos) outside the lock.
+    fn with_gpuvm<R>(&self, f: impl FnOnce(&mut UniqueRefGpuVm<Mapper>) -> R) -> R {
         let mut gpuvm = self.gpuvm.lock();
-        let mut result = Ok(());
-        for (op, obj) in ops.iter().zip(objects.iter()) {
-            result = Self::apply(&mut gpuvm, op, obj.as_deref());
-            if result.is_err() {
-                break;
-            }
-        }
+        let result = f(&mut gpuvm);
         let cleanup: ARef<GpuVm<Mapper>> = (&**gpuvm).into();
         drop(gpuvm);
-        // Nodes and vm_bos the steps let go of are freed outside the lock.
         cleanup.deferred_cleanup();
         result
     }
@@ -215,8 +215,7 @@ impl UserVm {
                 })
             }
             (BindOp::Unmap { va }, _) => {
-                let mut steps = Steps::new(pte::PROT_GPU_SHARED_RO, false)?;
-                gpuvm.sm_unmap(va.start, va.end - va.start, &mut steps)
+                gpuvm.sm_unmap(va.start, va.end - va.start, &mut Steps::for_unmap()?)
             }
             (BindOp::Map { .. }, None) => Err(EINVAL),
         }
@@ -228,20 +227,12 @@ impl UserVm {
     ///
     /// [`ENOMEM`]; the object then stays mapped until the VM goes.
     pub(crate) fn unmap_object(&self, obj: &AsahiObject) -> Result {
-        let mut gpuvm = self.gpuvm.lock();
-        let ranges = gpuvm.obtain(obj, ())?.va_ranges()?;
-        let mut result = Ok(());
-        for r in ranges.iter() {
-            let mut steps = Steps::new(pte::PROT_GPU_SHARED_RO, false)?;
-            result = gpuvm.sm_unmap(r.start, r.end - r.start, &mut steps);
-            if result.is_err() {
-                break;
-            }
-        }
-        let cleanup: ARef<GpuVm<Mapper>> = (&**gpuvm).into();
-        drop(gpuvm);
-        cleanup.deferred_cleanup();
-        result
+        self.with_gpuvm(|gpuvm| {
+            let ranges = gpuvm.obtain(obj, ())?.va_ranges()?;
+            ranges.iter().try_for_each(|r| {
+                gpuvm.sm_unmap(r.start, r.end - r.start, &mut Steps::for_unmap()?)
+            })
+        })
     }
 }
 
@@ -250,21 +241,18 @@ impl PinnedDrop for UserVm {
     /// Unmaps everything on both sides of the kernel range, so GPUVM is empty when it goes.
     fn drop(self: Pin<&mut Self>) {
         let kernel = self.kernel.clone();
-        let mut gpuvm = self.gpuvm.lock();
-        for (start, end) in [(USER_START, kernel.start), (kernel.end, USER_END)] {
-            if start >= end {
-                continue;
+        self.with_gpuvm(|gpuvm| {
+            for (start, end) in [(USER_START, kernel.start), (kernel.end, USER_END)] {
+                if start >= end {
+                    continue;
+                }
+                let result = Steps::for_unmap()
+                    .and_then(|mut steps| gpuvm.sm_unmap(start, end - start, &mut steps));
+                if let Err(e) = result {
+                    pr_err!("cannot unmap a VM being destroyed ({:?})\n", e);
+                }
             }
-            // Whole mappings only: no split, so no node is needed and none can fail to be had.
-            let result = Steps::new(pte::PROT_GPU_SHARED_RO, false)
-                .and_then(|mut steps| gpuvm.sm_unmap(start, end - start, &mut steps));
-            if let Err(e) = result {
-                pr_err!("cannot unmap a VM being destroyed ({:?})\n", e);
-            }
-        }
-        let cleanup: ARef<GpuVm<Mapper>> = (&**gpuvm).into();
-        drop(gpuvm);
-        cleanup.deferred_cleanup();
+        });
     }
 }
 

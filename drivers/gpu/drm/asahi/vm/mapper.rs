@@ -33,6 +33,7 @@ use crate::{
     uat::{
         context::Vm,
         pte::{
+            self,
             Prot,
             PAGE_SIZE, //
         },
@@ -71,6 +72,11 @@ impl Steps {
             prot,
             single_page,
         })
+    }
+
+    /// State for a request that only unmaps (its splits keep their pieces' protection).
+    pub(crate) fn for_unmap() -> Result<Self> {
+        Self::new(pte::PROT_GPU_SHARED_RO, false)
     }
 
     fn node(&mut self) -> Result<GpuVaAlloc<Mapper>> {
