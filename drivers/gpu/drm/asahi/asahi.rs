@@ -34,11 +34,13 @@ mod hw;
 #[allow(dead_code)]
 mod mem;
 mod params;
+mod queue;
 mod region_mem;
 mod regs;
 #[cfg(CONFIG_DRM_ASAHI_SELFTEST)]
 mod selftest;
 mod timebase;
+mod timestamps;
 // Parts of the UAT (user VMs, heaps) wait for their users; KUnit exercises them meanwhile.
 #[allow(dead_code)]
 mod uat;

@@ -18,7 +18,8 @@ use kernel::{
         Region, //
     },
     platform,
-    prelude::*, //
+    prelude::*,
+    sync::Arc, //
 };
 
 use crate::{
@@ -38,11 +39,13 @@ use crate::{
         HwConfig, //
     },
     params::Params,
+    queue::QueueIds,
     regs::{
         ASC_CTL_SIZE,
         SGX_SIZE, //
     },
     timebase::Timebase,
+    timestamps::TimestampWindow,
     uat::tlb,
 };
 
@@ -261,6 +264,10 @@ impl platform::Driver for AsahiPlatformDriver {
             health: gpu.health().clone(),
             timebase: Timebase::new(),
             uat: gpu.uat().clone(),
+            heaps: gpu.heaps().share(),
+            abi: gpu.abi(),
+            queue_ids: QueueIds::new(),
+            timestamps: Arc::pin_init(TimestampWindow::new(), GFP_KERNEL)?,
         };
         let drm = drm::UnregisteredDevice::<AsahiDriver>::new(dev, Ok::<_, Error>(data))?;
         let registration = drm::driver::Registration::new(drm, 0)

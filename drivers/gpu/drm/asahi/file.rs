@@ -5,8 +5,10 @@
 //! Userspace (Mesa) opens the render node, reads GET_PARAMS and builds everything else from
 //! there (shared/research/mesa-asahi-userspace.md §4). The device is registered only once the
 //! firmware is up ([`crate::driver`]), and its data holds only what outlives the binding:
-//! the GET_PARAMS answer, the firmware's health, the time base and the GPU MMU (whose
-//! memory stays reserved until reboot, see [`kernel::of_reserved_mem`]). Ioctl flags follow the
+//! the GET_PARAMS answer, the firmware's health, the time base, the GPU MMU (whose memory
+//! stays reserved until reboot, see [`kernel::of_reserved_mem`]) and handles on the kernel
+//! heaps and the timestamp window, which live on the MMU's memory. A file owns its VMs,
+//! queues and timestamp buffers by per-file ids; another file's ids name nothing. Ioctl flags follow the
 //! downstream driver (asahi-driver-facts.md §8): GET_PARAMS may be used by any render client,
 //! everything else also needs an authenticated client.
 
@@ -29,6 +31,7 @@ use kernel::{
 };
 
 use crate::{
+    fw::version::FwAbi,
     gem::{
         self,
         AsahiObject,
@@ -36,10 +39,22 @@ use crate::{
     },
     gpu::{
         boot::KernelUat,
-        crash::FwHealth, //
+        crash::FwHealth,
+        KernelHeapBacking, //
     },
+    mem::KernelHeaps,
     params::Params,
+    queue::{
+        self,
+        Queue,
+        QueueIds, //
+    },
     timebase::Timebase,
+    timestamps::{
+        self,
+        TimestampBinding,
+        TimestampWindow, //
+    },
     vm::{
         self,
         UserVm, //
@@ -65,6 +80,14 @@ pub(crate) struct DeviceData {
     pub(crate) timebase: Timebase,
     /// The GPU MMU user VMs are created in.
     pub(crate) uat: Arc<KernelUat>,
+    /// The kernel heaps queues' firmware objects live in.
+    pub(crate) heaps: KernelHeaps<KernelHeapBacking>,
+    /// The firmware ABI those objects are built for.
+    pub(crate) abi: FwAbi,
+    /// The firmware's queue tags.
+    pub(crate) queue_ids: QueueIds,
+    /// The kernel window GEM_BIND_OBJECT maps timestamp buffers into.
+    pub(crate) timestamps: Arc<TimestampWindow>,
 }
 
 /// Per-client state: the objects only this file can name.
@@ -77,6 +100,12 @@ pub(crate) struct File {
     /// Serialises creation and destruction of VMs.
     #[pin]
     vms_lock: Mutex<()>,
+    /// The client's queues by id (from 1).
+    #[pin]
+    queues: XArray<Arc<Queue>>,
+    /// The client's timestamp buffers by object handle (from 1).
+    #[pin]
+    timestamps: XArray<KBox<TimestampBinding>>,
 }
 
 impl drm::file::DriverFile for File {
@@ -87,6 +116,8 @@ impl drm::file::DriverFile for File {
             try_pin_init!(File {
                 vms <- XArray::new(AllocKind::Alloc1),
                 vms_lock <- new_mutex!(()),
+                queues <- XArray::new(AllocKind::Alloc1),
+                timestamps <- XArray::new(AllocKind::Alloc1),
             }),
             GFP_KERNEL,
         )
@@ -125,12 +156,9 @@ impl File {
         let vm = UserVm::new(dev, dev.uat.new_vm()?, kernel)?;
         let this = file.inner();
         let _serial = this.vms_lock.lock();
-        let id = this
-            .vms
-            .lock()
-            .alloc(1..=u32::MAX, vm, GFP_KERNEL)
-            .map_err(|e| e.error)?;
-        req.vm_id = id;
+        // A refused VM is dropped (its tables freed) only after the xarray's spinlock.
+        let stored = this.vms.lock().alloc(1..=u32::MAX, vm, GFP_KERNEL);
+        req.vm_id = stored.map_err(|e| e.error)?;
         Ok(0)
     }
 
@@ -194,6 +222,56 @@ impl File {
         }
     }
 
+    /// Adds `queue` under a fresh id.
+    ///
+    /// # Errors
+    ///
+    /// [`ENOMEM`], or [`EBUSY`] when every id is taken.
+    pub(crate) fn add_queue(&self, queue: Arc<Queue>) -> Result<u32> {
+        // A refused queue is dropped (its objects freed) only after the xarray's spinlock.
+        let stored = self.queues.lock().alloc(1..=u32::MAX, queue, GFP_KERNEL);
+        stored.map_err(|e| e.error)
+    }
+
+    /// Takes the file's queue `id` out of its table.
+    ///
+    /// # Errors
+    ///
+    /// [`ENOENT`] when this file has no such queue.
+    pub(crate) fn remove_queue(&self, id: u32) -> Result<Arc<Queue>> {
+        self.queues
+            .lock()
+            .remove(usize::try_from(id)?)
+            .ok_or(ENOENT)
+    }
+
+    /// Adds a timestamp buffer under a fresh object handle.
+    ///
+    /// # Errors
+    ///
+    /// [`ENOMEM`], or [`EBUSY`] when every handle is taken.
+    pub(crate) fn add_timestamps(&self, binding: TimestampBinding) -> Result<u32> {
+        let binding = KBox::new(binding, GFP_KERNEL)?;
+        // A refused binding is unmapped only after the xarray's spinlock.
+        let stored = self
+            .timestamps
+            .lock()
+            .alloc(1..=u32::MAX, binding, GFP_KERNEL);
+        stored.map_err(|e| e.error)
+    }
+
+    /// Takes the file's timestamp buffer `handle` out of its table.
+    ///
+    /// # Errors
+    ///
+    /// [`ENOENT`] when this file has no such object handle.
+    pub(crate) fn remove_timestamps(&self, handle: u32) -> Result<KBox<TimestampBinding>> {
+        self.timestamps
+            .lock()
+            .remove(usize::try_from(handle)?)
+            .ok_or(ENOENT)
+    }
+
     /// The file's VM `id`.
     ///
     /// # Errors
@@ -237,5 +315,11 @@ impl drm::Driver for AsahiDriver {
         (ASAHI_GEM_CREATE, drm_asahi_gem_create, ioctl::AUTH | ioctl::RENDER_ALLOW, gem::create),
         (ASAHI_GEM_MMAP_OFFSET, drm_asahi_gem_mmap_offset, ioctl::AUTH | ioctl::RENDER_ALLOW,
             gem::mmap_offset),
+        (ASAHI_GEM_BIND_OBJECT, drm_asahi_gem_bind_object, ioctl::AUTH | ioctl::RENDER_ALLOW,
+            timestamps::bind_object),
+        (ASAHI_QUEUE_CREATE, drm_asahi_queue_create, ioctl::AUTH | ioctl::RENDER_ALLOW,
+            queue::create),
+        (ASAHI_QUEUE_DESTROY, drm_asahi_queue_destroy, ioctl::AUTH | ioctl::RENDER_ALLOW,
+            queue::destroy),
     }
 }

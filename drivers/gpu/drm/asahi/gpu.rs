@@ -205,7 +205,6 @@ impl<'bound> GpuManager<'bound> {
     }
 
     /// The kernel heaps.
-    #[cfg_attr(not(CONFIG_DRM_ASAHI_SELFTEST), allow(dead_code))]
     pub(crate) fn heaps(&self) -> &KernelHeaps<KernelHeapBacking> {
         &self.heaps
     }
@@ -249,7 +248,6 @@ impl<'bound> GpuManager<'bound> {
     }
 
     /// The firmware ABI in use.
-    #[allow(dead_code)] // Job submission picks its structures by it.
     pub(crate) fn abi(&self) -> FwAbi {
         self.abi
     }

@@ -57,6 +57,18 @@ impl<B: HeapBacking> KernelHeaps<B> {
 }
 
 impl<B: HeapBacking> KernelHeaps<B> {
+    /// Another handle on the same five heaps (for owners outside the GPU manager, such as
+    /// the DRM device's queues).
+    pub(crate) fn share(&self) -> Self {
+        Self {
+            private: self.private.clone(),
+            gpu_ro: self.gpu_ro.clone(),
+            shared: self.shared.clone(),
+            ro_shared: self.ro_shared.clone(),
+            gpu_shared: self.gpu_shared.clone(),
+        }
+    }
+
     /// Every heap, in the order of the fields.
     pub(crate) fn all(&self) -> [&SharedHeap<B>; 5] {
         [

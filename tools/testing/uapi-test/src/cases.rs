@@ -6,7 +6,9 @@ mod bind;
 mod device;
 mod gem;
 mod params;
+mod queue;
 mod time;
+mod timestamps;
 mod vm;
 
 use crate::Case;
@@ -20,6 +22,8 @@ pub(crate) fn running() -> Vec<Case> {
     all.extend(vm::CASES);
     all.extend(gem::CASES);
     all.extend(bind::CASES);
+    all.extend(queue::CASES);
+    all.extend(timestamps::CASES);
     all
 }
 

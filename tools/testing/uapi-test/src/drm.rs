@@ -73,6 +73,18 @@ pub(crate) const GEM_MMAP_OFFSET: u64 = iowr::<uapi::drm_asahi_gem_mmap_offset>(
     uapi::drm_asahi_ioctl_id_DRM_ASAHI_GEM_MMAP_OFFSET,
 ));
 
+/// `DRM_IOCTL_ASAHI_GEM_BIND_OBJECT`.
+pub(crate) const GEM_BIND_OBJECT: u64 = iowr::<uapi::drm_asahi_gem_bind_object>(asahi_nr(
+    uapi::drm_asahi_ioctl_id_DRM_ASAHI_GEM_BIND_OBJECT,
+));
+/// `DRM_IOCTL_ASAHI_QUEUE_CREATE`.
+pub(crate) const QUEUE_CREATE: u64 =
+    iowr::<uapi::drm_asahi_queue_create>(asahi_nr(uapi::drm_asahi_ioctl_id_DRM_ASAHI_QUEUE_CREATE));
+/// `DRM_IOCTL_ASAHI_QUEUE_DESTROY`.
+pub(crate) const QUEUE_DESTROY: u64 = iow::<uapi::drm_asahi_queue_destroy>(asahi_nr(
+    uapi::drm_asahi_ioctl_id_DRM_ASAHI_QUEUE_DESTROY,
+));
+
 /// `DRM_IOCTL_GEM_CLOSE` (drm.h: `DRM_IOW(0x09, struct drm_gem_close)`).
 pub(crate) const GEM_CLOSE: u64 = iow::<uapi::drm_gem_close>(0x09);
 /// `DRM_IOCTL_PRIME_HANDLE_TO_FD` (drm.h: `DRM_IOWR(0x2d, struct drm_prime_handle)`).
@@ -148,6 +160,8 @@ pub(crate) mod errno {
     pub(crate) const EINVAL: i32 = 22;
     /// No such entry.
     pub(crate) const ENOENT: i32 = 2;
+    /// No space left (a full address window).
+    pub(crate) const ENOSPC: i32 = 28;
 }
 
 #[cfg(test)]

@@ -299,7 +299,9 @@ impl<B: HeapBacking> Drop for GpuMem<B> {
 /// A value of firmware type `T` in a kernel heap.
 pub(crate) struct GpuObject<T, B: HeapBacking> {
     mem: GpuMem<B>,
-    _type: PhantomData<T>,
+    /// The value lives in GPU memory, never in this struct: the object is only a typed
+    /// view, as thread-safe as its memory whatever `T` is.
+    _type: PhantomData<fn() -> T>,
 }
 
 impl<T: AsBytes + FromBytes + Zeroable, B: HeapBacking> GpuObject<T, B> {
@@ -369,7 +371,9 @@ impl<T: AsBytes + FromBytes + Zeroable, B: HeapBacking> GpuObject<T, B> {
 pub(crate) struct GpuArray<T, B: HeapBacking> {
     mem: GpuMem<B>,
     count: usize,
-    _type: PhantomData<T>,
+    /// The value lives in GPU memory, never in this struct: the object is only a typed
+    /// view, as thread-safe as its memory whatever `T` is.
+    _type: PhantomData<fn() -> T>,
 }
 
 impl<T: AsBytes + FromBytes, B: HeapBacking> GpuArray<T, B> {
