@@ -23,7 +23,7 @@ RUN := scripts/in-root.sh $(ROOT)
 SRC := /src
 endif
 
-.PHONY: uapi-test uapi-test-bin bench clippy-um fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit kunit-arm64 cargo-test fwgen-check test run clean
+.PHONY: uapi-test uapi-test-bin bench clippy-um fmt-check sim-faults tools-test all setup tree fwgen-bin model-bin sim-boot-all kernel-um kernel-arm64 clippy kunit kunit-arm64 cargo-test fwgen-check test run clean sim-mesa vk-test-bin
 
 all: kernel-arm64 kernel-um
 
@@ -65,9 +65,11 @@ kunit: kernel-um
 kunit-arm64: kernel-arm64
 	@$(RUN) $(SRC)/scripts/kunit-arm64.sh
 
-# UAT page tables against the kernel's io-pgtable-arm (figures, not a pass/fail test).
-bench: kernel-um
+# UAT page tables against the kernel's io-pgtable-arm, then the memory ioctls from userspace
+# in the simulated Mac (figures, not a pass/fail test).
+bench: kernel-um model-bin uapi-test-bin
 	@$(RUN) $(SRC)/scripts/bench.sh
+	@tools/testing/sim/ioctl-bench.sh
 
 # Tests of our own test tooling (KTAP summariser).
 tools-test:
@@ -99,9 +101,10 @@ test:
 model-bin:
 	@cargo build --release --locked -q -p agx-model
 
-# Boot the simulated Mac (SOC, FW) and show the driver's and the model's view.
+# Boot the simulated Mac (SOC, FW), list the GPU through Mesa's vulkaninfo, and show the
+# driver's and the model's view.
 run: kernel-um model-bin
-	@scripts/sim.sh $(SOC) $(FW) || true
+	@SIM_KARGS="sim.run=/src/tools/testing/sim/mesa-guest.sh,summary" scripts/sim.sh $(SOC) $(FW) || true
 	@tools/testing/sim/report.sh $(SOC) $(FW)
 
 # Inject firmware faults and check the probe fails cleanly.
@@ -111,6 +114,14 @@ sim-faults: kernel-um model-bin
 # The UAPI test program inside the simulated Mac (t8103 and t6022, or SOC= FW=).
 uapi-test: kernel-um model-bin uapi-test-bin
 	@tools/testing/sim/uapi-test.sh
+
+# Our Vulkan client for the simulated Mac (host-built; the guest runs it from /src/target).
+vk-test-bin:
+	@cargo build --release --locked -q -p vk-memory-test
+
+# Debian's Mesa (vulkaninfo, vk-memory-test, eglinfo) on every SoC (SOC=, FW= pick one).
+sim-mesa: kernel-um model-bin fwgen-bin vk-test-bin
+	@tools/testing/sim/mesa.sh
 
 # Boot every shipped SoC/firmware pair (SOC=, FW= pick some) and check the firmware came up.
 sim-boot-all: kernel-um model-bin fwgen-bin

@@ -23,6 +23,7 @@ packages=(
 	qemu-system-arm
 	# userspace tested on the simulated machine
 	mesa-vulkan-drivers mesa-drm-shim vulkan-tools igt-gpu-tools-tests
+	mesa-utils libegl-mesa0 mesa-libgallium libegl1
 )
 
 want=$(printf '%s\n' "${packages[@]}" | sort)

@@ -8,7 +8,7 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
-stages=(setup tools-test cargo-test fwgen-check fmt-check kernel-arm64 kunit-arm64 clippy kernel-um kunit sim-boot-all sim-faults uapi-test)
+stages=(setup tools-test cargo-test fwgen-check fmt-check kernel-arm64 kunit-arm64 clippy kernel-um kunit sim-boot-all sim-faults uapi-test sim-mesa)
 logdir=.build/test-logs
 mkdir -p "$logdir"
 

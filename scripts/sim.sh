@@ -94,7 +94,7 @@ done
 grep -q "listening on" "$dir/model.log" || { echo "sim: model did not listen" >&2; exit 1; }
 
 start=$(date +%s.%N)
-in_root env TMPDIR=/tmp timeout --kill-after=10 "$limit" /src/.build/out/um/linux mem=1G \
+in_root env TMPDIR=/tmp timeout --kill-after=10 "$limit" /src/.build/out/um/linux mem=2G \
 	console=tty kunit.enable=0 "dtb=$inner/machine.dtb" virtio_pcidev.max_delay_us=2000000 \
 	root=/dev/root rootfstype=hostfs rootflags=/ rw "init=$init" ${kargs[@]+"${kargs[@]}"} \
 	</dev/null >"$dir/uml.log" 2>&1 &

@@ -7,7 +7,7 @@ dir=$repo/.build/sim/$1-$2${SIM_TAG:+-$SIM_TAG}
 [ -d "$dir" ] || { echo "report: no run in $dir" >&2; exit 1; }
 
 echo "== kernel ($dir/uml.log)"
-grep -aE 'asahi|apple-mailbox|mbox|rtkit|RTKit|tlbi|virtio|guest-init|WARNING|BUG|Oops|Call Trace' \
+grep -aE '^mesa: |asahi|apple-mailbox|mbox|rtkit|RTKit|tlbi|virtio|guest-init|WARNING|BUG|Oops|Call Trace' \
 	"$dir/uml.log" | sed 's/^/  /'
 echo "== model ($dir/trace.log)"
 if [ -f "$dir/trace.log" ]; then

@@ -2,9 +2,9 @@
 
 //! The test cases, grouped by ioctl.
 
-mod bind;
+pub(crate) mod bind;
 mod device;
-mod gem;
+pub(crate) mod gem;
 mod params;
 mod queue;
 mod time;

@@ -7,9 +7,11 @@
 //! (each with its errno). It prints one line per case and ends with
 //! `uapi-test: N passed, M failed`; the exit status is 0 only when nothing failed.
 //!
-//! Usage: `uapi-test [--crashed]`. `--crashed` runs the cases for a GPU whose firmware has
-//! crashed: the device stays, but GET_PARAMS reports `ENODEV`.
+//! Usage: `uapi-test [--crashed | --bench]`. `--crashed` runs the cases for a GPU whose
+//! firmware has crashed: the device stays, but GET_PARAMS reports `ENODEV`. `--bench` prints
+//! what the memory ioctls cost instead (`make bench`, see bench.rs).
 
+mod bench;
 mod cases;
 mod drm;
 mod expect;
@@ -62,6 +64,15 @@ macro_rules! check_eq {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--bench") {
+        return match bench::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => {
+                println!("uapi-test: bench failed: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let crashed = std::env::args().skip(1).any(|a| a == "--crashed");
     let list = if crashed {
         cases::crashed()

@@ -39,23 +39,29 @@ pub(crate) const CASES: [Case; 5] = [
         run: close_with_mappings,
     },
     Case {
-        name: "VM_BIND of 256 MiB and a 1 GiB single-page bind",
+        name: "VM_BIND of a 1 GiB object and a 1 GiB single-page bind",
         run: large_binds,
     },
 ];
 
-const PAGE: u64 = 0x4000;
+pub(crate) const PAGE: u64 = 0x4000;
 const UNBIND: u32 = uapi::drm_asahi_bind_flags_DRM_ASAHI_BIND_UNBIND;
 const READ: u32 = uapi::drm_asahi_bind_flags_DRM_ASAHI_BIND_READ;
 const WRITE: u32 = uapi::drm_asahi_bind_flags_DRM_ASAHI_BIND_WRITE;
 const SINGLE_PAGE: u32 = uapi::drm_asahi_bind_flags_DRM_ASAHI_BIND_SINGLE_PAGE;
-const RW: u32 = READ | WRITE;
+pub(crate) const RW: u32 = READ | WRITE;
 /// Mesa's kernel range starts here (gem::vm_create uses it).
 const KERNEL_START: u64 = 0x77_ffff_8000;
 /// Where the cases map.
-const BASE: u64 = 0x10_0000_0000;
+pub(crate) const BASE: u64 = 0x10_0000_0000;
 
-fn op(flags: u32, handle: u32, offset: u64, range: u64, addr: u64) -> uapi::drm_asahi_gem_bind_op {
+pub(crate) fn op(
+    flags: u32,
+    handle: u32,
+    offset: u64,
+    range: u64,
+    addr: u64,
+) -> uapi::drm_asahi_gem_bind_op {
     uapi::drm_asahi_gem_bind_op {
         flags,
         handle,
@@ -65,7 +71,7 @@ fn op(flags: u32, handle: u32, offset: u64, range: u64, addr: u64) -> uapi::drm_
     }
 }
 
-fn unbind(addr: u64, range: u64) -> uapi::drm_asahi_gem_bind_op {
+pub(crate) fn unbind(addr: u64, range: u64) -> uapi::drm_asahi_gem_bind_op {
     op(UNBIND, 0, 0, range, addr)
 }
 
@@ -99,7 +105,7 @@ fn bind_stride(
     drm.ioctl(VM_BIND, &mut req).map(|_| ())
 }
 
-fn bind(drm: &Drm, vm: u32, ops: &[uapi::drm_asahi_gem_bind_op]) -> Result<(), i32> {
+pub(crate) fn bind(drm: &Drm, vm: u32, ops: &[uapi::drm_asahi_gem_bind_op]) -> Result<(), i32> {
     bind_stride(
         drm,
         vm,
@@ -343,10 +349,10 @@ fn close_with_mappings() -> Outcome {
 fn large_binds() -> Outcome {
     let drm = Drm::open_render()?;
     let vm = vm_create(&drm)?;
-    let size = 256 << 20;
+    let size = 1 << 30;
     let a = create(&drm, size)?;
     check_eq!(
-        "bind 256 MiB",
+        "bind 1 GiB",
         bind(&drm, vm, &[op(RW, a, 0, size, BASE)]),
         Ok(())
     );
