@@ -53,15 +53,6 @@ if [ -n "$run" ]; then
 	$run
 	echo "guest-init: $run exited with status $?"
 fi
-# Leaks (CONFIG_DEBUG_KMEMLEAK): one scan once everything has run.  kmemleak leaves objects
-# younger than 5 s out of a report, so a run that just finished a program waits that long
-# first.  Each suspected leak is printed with its backtrace; check-boot.sh judges them.
-if [ -e /sys/kernel/debug/kmemleak ]; then
-	[ -n "$run" ] && sleep 6
-	echo scan >/sys/kernel/debug/kmemleak
-	echo "guest-init: kmemleak scanned, $(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak) suspected leaks"
-	sed 's/^/guest-init: kmemleak: /' /sys/kernel/debug/kmemleak
-fi
 echo "guest-init: done"
 echo o >/proc/sysrq-trigger
 sleep 10
