@@ -23,3 +23,4 @@ pub(crate) mod pte;
 pub(crate) mod slots;
 pub(crate) mod tlb;
 pub(crate) mod ttbat;
+pub(crate) mod vm_heap;

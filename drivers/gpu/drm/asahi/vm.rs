@@ -15,6 +15,10 @@
 //! context. One mutex per VM serialises requests. A mapping keeps its object alive; closing
 //! the object's handle unmaps it from every VM of the file ([`UserVm::unmap_object`]), and
 //! destroying the VM unmaps everything on both sides of the kernel range.
+//!
+//! The kernel range holds the VM's two kernel heaps ([`crate::uat::vm_heap`]): driver objects
+//! a job reaches through its own VM. They are created empty with the VM and backed on first
+//! use, and their backing is unmapped before the VM's page tables go.
 
 mod bind_op;
 mod mapper;
@@ -64,9 +68,17 @@ use crate::{
             USER_END,
             USER_START, //
         },
+        heap::Heap,
         pte::PAGE_SIZE,
+        vm_heap::{
+            vm_heap_specs,
+            VmBacking, //
+        },
     },
 };
+
+/// A heap inside one user VM.
+pub(crate) type VmHeap = Heap<VmBacking<KernelUatHw>>;
 
 /// One client's GPU address space.
 #[pin_data(PinnedDrop)]
@@ -80,6 +92,14 @@ pub(crate) struct UserVm {
     /// What is mapped where; requests hold the lock from the first step to the last.
     #[pin]
     gpuvm: Mutex<UniqueRefGpuVm<Mapper>>,
+    /// The lower half of the kernel range: GPU-shared driver objects (TVB, scenes).
+    #[allow(dead_code)] // Job submission allocates from it.
+    #[pin]
+    gpu_shared: Mutex<VmHeap>,
+    /// The upper half: objects the GPU and the firmware share, firmware-cached.
+    #[allow(dead_code)] // Job submission allocates from it.
+    #[pin]
+    gpu_fw_private: Mutex<VmHeap>,
 }
 
 impl UserVm {
@@ -95,6 +115,9 @@ impl UserVm {
         kernel: Range<u64>,
     ) -> Result<Arc<Self>> {
         let resv = gem::new_resv_object(dev)?;
+        let (shared, private) = vm_heap_specs(&kernel)?;
+        let gpu_shared = Heap::new(shared, VmBacking::new(ctx.clone()))?;
+        let gpu_fw_private = Heap::new(private, VmBacking::new(ctx.clone()))?;
         let gpuvm = GpuVm::new::<Error, _>(
             c"asahi",
             dev,
@@ -109,6 +132,8 @@ impl UserVm {
                 kernel,
                 resv,
                 gpuvm <- new_mutex!(gpuvm),
+                gpu_shared <- new_mutex!(gpu_shared),
+                gpu_fw_private <- new_mutex!(gpu_fw_private),
             }),
             GFP_KERNEL,
         )

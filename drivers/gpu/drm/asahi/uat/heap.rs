@@ -151,35 +151,34 @@ pub(crate) trait HeapBacking: Unpin {
     }
 }
 
-/// Heap backing from kernel pages mapped into the kernel context's upper half.
+/// The 16 KiB blocks behind a heap's backed range, in VA order from its start.
 ///
-/// Memory comes in naturally aligned 16 KiB blocks ([`ContigPages`]), so the heap works on
-/// 4 KiB kernels; the blocks need not be contiguous with each other.
-pub(crate) struct KernelBacking<P: UatHw> {
-    uat: Arc<Uat<P>>,
+/// Memory comes in naturally aligned 16 KiB blocks ([`ContigPages`]), so heaps work on 4 KiB
+/// kernels; the blocks need not be contiguous with each other. Shared by the backings that
+/// map them into the kernel context and into a user VM.
+pub(crate) struct Blocks {
     /// VA of the first block (meaningful once `pages` is not empty).
     base: u64,
     pages: KVec<ContigPages>,
 }
 
-impl<P: UatHw> KernelBacking<P> {
-    /// Backing that maps through `uat`.
-    pub(crate) fn new(uat: Arc<Uat<P>>) -> Self {
+impl Blocks {
+    /// No blocks yet.
+    pub(crate) const fn new() -> Self {
         Self {
-            uat,
             base: 0,
             pages: KVec::new(),
         }
     }
 
-    /// The 16 KiB blocks backing the heap, in VA order from the heap's start.
-    pub(crate) fn pages(&self) -> &[ContigPages] {
-        &self.pages
-    }
-}
-
-impl<P: UatHw> HeapBacking for KernelBacking<P> {
-    fn grow(&mut self, va: u64, size: u64, prot: Prot) -> Result {
+    /// Adds zeroed blocks for `[va, va + size)` and has `map` map the new ones (see
+    /// [`Blocks::chunks`]); if anything fails, the new blocks are freed again.
+    pub(crate) fn grow(
+        &mut self,
+        va: u64,
+        size: u64,
+        map: impl FnOnce(&[ContigPages]) -> Result,
+    ) -> Result {
         let count = usize::try_from(size / pte::PAGE_SIZE).map_err(|_| ENOMEM)?;
         let first = self.pages.len();
         self.pages.reserve(count, GFP_KERNEL)?;
@@ -193,10 +192,7 @@ impl<P: UatHw> HeapBacking for KernelBacking<P> {
                 }
             }
         }
-        let chunks = self.pages[first..]
-            .iter()
-            .map(|p| (p.phys_addr(), pte::PAGE_SIZE));
-        if let Err(e) = self.uat.map_kernel_sg(va, chunks, prot) {
+        if let Err(e) = map(&self.pages[first..]) {
             self.pages.truncate(first);
             return Err(e);
         }
@@ -206,12 +202,69 @@ impl<P: UatHw> HeapBacking for KernelBacking<P> {
         Ok(())
     }
 
-    fn cpu_block(&self, va: u64) -> Option<NonNull<u8>> {
+    /// `blocks` as the `(pa, len)` chunks the page-table mappers take.
+    pub(crate) fn chunks(blocks: &[ContigPages]) -> impl Iterator<Item = (u64, u64)> + Clone + '_ {
+        blocks.iter().map(|p| (p.phys_addr(), pte::PAGE_SIZE))
+    }
+
+    /// The blocks, in VA order.
+    pub(crate) fn pages(&self) -> &[ContigPages] {
+        &self.pages
+    }
+
+    /// `(first VA, size)` of the backed range, if any.
+    pub(crate) fn range(&self) -> Option<(u64, u64)> {
+        (!self.pages.is_empty()).then(|| (self.base, self.pages.len() as u64 * pte::PAGE_SIZE))
+    }
+
+    /// The CPU address of the block backing the GPU page at `va`.
+    pub(crate) fn cpu_block(&self, va: u64) -> Option<NonNull<u8>> {
         let index = usize::try_from(va.checked_sub(self.base)? / pte::PAGE_SIZE).ok()?;
         if va % pte::PAGE_SIZE != 0 {
             return None;
         }
         NonNull::new(self.pages.get(index)?.as_ptr())
+    }
+
+    /// Gives the blocks up without freeing them: the GPU or the firmware may still reach them.
+    pub(crate) fn leak(&mut self) {
+        for p in self.pages.drain_all() {
+            core::mem::forget(p);
+        }
+    }
+}
+
+/// Heap backing from kernel pages mapped into the kernel context's upper half.
+pub(crate) struct KernelBacking<P: UatHw> {
+    uat: Arc<Uat<P>>,
+    blocks: Blocks,
+}
+
+impl<P: UatHw> KernelBacking<P> {
+    /// Backing that maps through `uat`.
+    pub(crate) fn new(uat: Arc<Uat<P>>) -> Self {
+        Self {
+            uat,
+            blocks: Blocks::new(),
+        }
+    }
+
+    /// The 16 KiB blocks backing the heap, in VA order from the heap's start.
+    pub(crate) fn pages(&self) -> &[ContigPages] {
+        self.blocks.pages()
+    }
+}
+
+impl<P: UatHw> HeapBacking for KernelBacking<P> {
+    fn grow(&mut self, va: u64, size: u64, prot: Prot) -> Result {
+        let uat = &self.uat;
+        self.blocks.grow(va, size, |new| {
+            uat.map_kernel_sg(va, Blocks::chunks(new), prot)
+        })
+    }
+
+    fn cpu_block(&self, va: u64) -> Option<NonNull<u8>> {
+        self.blocks.cpu_block(va)
     }
 }
 
@@ -220,32 +273,27 @@ impl<P: UatHw> Drop for KernelBacking<P> {
     /// once the coprocessor has been started the firmware may still use objects in it, so
     /// the blocks are then left mapped and leaked on purpose.
     fn drop(&mut self) {
-        if self.pages.is_empty() {
+        let Some((base, size)) = self.blocks.range() else {
             return;
-        }
-        let size = self.pages.len() as u64 * pte::PAGE_SIZE;
+        };
         if self.uat.coprocessor_started() {
             pr_info!(
                 "GPU heap at {:#x}: keeping {} KiB the firmware may still use\n",
-                self.base,
+                base,
                 size >> 10
             );
-            for p in self.pages.drain_all() {
-                core::mem::forget(p);
-            }
+            self.blocks.leak();
             return;
         }
-        if let Err(e) = self.uat.unmap_kernel(self.base, size) {
+        if let Err(e) = self.uat.unmap_kernel(base, size) {
             // The blocks cannot be freed while the GPU may still reach them.
             pr_err!(
                 "cannot unmap GPU heap at {:#x}+{:#x} ({:?}); leaking its memory\n",
-                self.base,
+                base,
                 size,
                 e
             );
-            for p in self.pages.drain_all() {
-                core::mem::forget(p);
-            }
+            self.blocks.leak();
         }
     }
 }
